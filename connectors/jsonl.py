@@ -1,0 +1,83 @@
+"""JSON Lines serde (SPEC 10): one event per line, `type` naming it, other keys its fields.
+
+`decode_event` turns raw bytes into an event or a dead letter with the reason, and never
+raises: invalid JSON, a non-object, an unknown `type` and a validation failure each become
+exactly one `DeadLetter`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from schemas.events import EVENT_TYPES, Event
+from schemas.outputs import DeadLetter, Header, OutputRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """Bytes read from somewhere, with where they came from (for dead letters)."""
+
+    origin: str  # topic name, or file path
+    partition: int  # -1 for files
+    offset: int  # Kafka offset, or 1-based line number
+    value: bytes
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    is_file: bool = False
+
+
+def decode_event(raw: RawRecord, expected_topic: str | None = None) -> Event | DeadLetter:
+    """Parse and validate one JSON event; a dead letter with the reason when that fails."""
+    try:
+        data = json.loads(raw.value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return dead_letter(raw, "INVALID_JSON", f"not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        return dead_letter(raw, "INVALID_JSON", "a JSON object is expected")
+    type_name = data.pop("type", None)
+    cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        known = ", ".join(sorted(EVENT_TYPES))
+        return dead_letter(raw, "UNKNOWN_TYPE", f"unknown event type {type_name!r}; expected one of {known}")
+    if expected_topic is not None and cls.TOPIC != expected_topic:
+        return dead_letter(raw, "WRONG_TOPIC", f"{type_name} does not belong on topic {expected_topic}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        return dead_letter(raw, "VALIDATION_FAILED", _summary(exc), topic=cls.TOPIC)
+
+
+def dead_letter(raw: RawRecord, error: str, reason: str, topic: str | None = None) -> DeadLetter:
+    """A dead letter keeping the raw record whole."""
+    return DeadLetter(
+        dlq_id=f"{raw.origin}|{raw.partition}|{raw.offset}",
+        topic=topic or ("" if raw.is_file else raw.origin),
+        partition=raw.partition,
+        offset=raw.offset,
+        key=raw.key,
+        raw=raw.value,
+        headers=tuple(Header(key=k, value=v) for k, v in raw.headers),
+        reason=reason,
+        error=error,
+        file=raw.origin if raw.is_file else None,
+        line=raw.offset if raw.is_file else None,
+    )
+
+
+def encode_record(record: OutputRecord) -> bytes:
+    """One output record as a JSON line (without the newline)."""
+    return record.model_dump_json().encode()
+
+
+def _summary(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "record"
+        parts.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "validation failed: " + "; ".join(parts)

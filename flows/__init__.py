@@ -1,0 +1,4 @@
+"""Bytewax dataflow wiring and the `mfgsync` command line.
+
+Composes `schemas`, `operators` and `connectors`; nothing imports `flows`.
+"""

@@ -1,0 +1,123 @@
+"""The `mfgsync` command line: `demo` and `replay` (SPEC 8 and 10)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from flows.replay import read_changelog, run_replay
+from flows.scenario import ECO, scenario_lines
+
+DEMO_TODAY = date(2026, 3, 2)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        msg = f"not a date (YYYY-MM-DD): {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mfgsync", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the bundled reference scenario, no broker needed")
+    demo.add_argument("--output", default="mfgsync-demo", help="directory for input and changelogs")
+    demo.add_argument("--today", type=_date, default=DEMO_TODAY, help="planning date (YYYY-MM-DD)")
+    demo.add_argument("--bucket", choices=("day", "week"), default="day")
+
+    replay = sub.add_parser("replay", help="run the dataflow over JSON Lines files and exit")
+    replay.add_argument("--input", required=True, help="a .jsonl file or a directory of them")
+    replay.add_argument("--output", required=True, help="directory for the changelog files")
+    replay.add_argument("--today", type=_date, default=None, help="planning date (default: today, UTC)")
+    replay.add_argument("--bucket", choices=("day", "week"), default="day")
+    replay.add_argument("--workers", type=int, default=1, help="worker threads (results are the same)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mfgsync` command."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _demo(Path(args.output), args.today, args.bucket)
+        counts = run_replay(args.input, args.output, args.today, args.bucket, args.workers)
+    except FileNotFoundError as exc:
+        print(f"mfgsync: {exc}", file=sys.stderr)
+        return 2
+    print(_counts_line(counts))
+    print(f"changelogs in {Path(args.output).resolve()}")
+    return 0
+
+
+def _demo(output: Path, today: date, bucket: str) -> int:
+    output.mkdir(parents=True, exist_ok=True)
+    scenario = output / "scenario.jsonl"
+    scenario.write_text("\n".join(scenario_lines(today)) + "\n")
+    counts = run_replay(scenario, output / "changelogs", today, bucket)  # type: ignore[arg-type]
+    print(render_summary(output / "changelogs", today, counts))
+    print(f"\ninput:      {scenario.resolve()}")
+    print(f"changelogs: {(output / 'changelogs').resolve()}")
+    return 0
+
+
+def render_summary(changelogs: Path, today: date, counts: Counter[str]) -> str:
+    """A planner-readable summary of the current state of the changelogs."""
+    triggers = _live(read_changelog(changelogs / "procurement.triggers.jsonl"), "WITHDRAWN")
+    shortages = _live(read_changelog(changelogs / "signals.shortages.jsonl"), "RESOLVED")
+    exceptions = _live(read_changelog(changelogs / "sync.exceptions.jsonl"), "CLOSED")
+    dead = read_changelog(changelogs / "sync.dlq.jsonl")
+    lines = [f"mfgsync demo: planning date {today.isoformat()}", _counts_line(counts), ""]
+
+    lines.append(f"Shortages ({len(shortages)}):")
+    rank = {"CRITICAL": 0, "HIGH": 1, "WARNING": 2}
+    for s in sorted(shortages, key=lambda s: (rank[s["severity"]], s["plant"], s["item"])):
+        lines.append(
+            f"  {s['severity']:<8} {s['plant']} {s['item']:<13} short {s['shortage_qty']:>7g} "
+            f"on {s['shortage_date']}  impacts {', '.join(s['impacted_orders'][:4])}"
+        )
+    lines.append(f"\nProcurement triggers ({len(triggers)}):")
+    for t in sorted(triggers, key=lambda t: (t["type"], t["plant"], t["item"], t["need_date"] or "")):
+        when = f"need {t['need_date']}" if t["need_date"] else ""
+        if t["release_date"]:
+            when += f" release {t['release_date']}"
+        if t["current_date"]:
+            when += f" (now {t['current_date']})"
+        ref = f" ref {t['reference']}" if t["reference"] else ""
+        eco = f" [{', '.join(t['correlation_ids'])}]" if t["correlation_ids"] else ""
+        lines.append(f"  {t['type']:<27} {t['plant']} {t['item']:<13} {t['qty']:>7g} {when}{ref}{eco}")
+    lines.append(f"\nOpen exceptions ({len(exceptions)}):")
+    for e in sorted(exceptions, key=lambda e: (e["type"], e["key"])):
+        detail = ", ".join(f"{k}={v}" for k, v in list(e["details"].items())[:3])
+        lines.append(f"  {e['type']:<27} {e['key']:<40} {detail}")
+    lines.append(f"\nDead letters ({len(dead)}):")
+    for d in dead.values():
+        lines.append(f"  line {d['line']}: {d['reason'][:100]}")
+    traced = [t for t in triggers if ECO in t["correlation_ids"]]
+    traced += [s for s in shortages if ECO in s["correlation_ids"]]
+    lines.append(f"\nTrace of {ECO}: {len(traced)} open records carry it")
+    for r in traced:
+        what = r.get("type") or f"SHORTAGE {r['severity']}"
+        lines.append(f"  {what:<27} {r['plant']} {r['item']}")
+    return "\n".join(lines)
+
+
+def _live(changelog: dict[str, dict[str, Any]], closed: str) -> list[dict[str, Any]]:
+    return [r for r in changelog.values() if r.get("state") != closed]
+
+
+def _counts_line(counts: Counter[str]) -> str:
+    read = sum(counts.values())
+    parts = ", ".join(f"{k} {counts.get(k, 0)}" for k in ("applied", "deduplicated", "superseded", "dead_lettered"))
+    return f"read {read} = {parts}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""`mfgsync replay`: the full dataflow over JSON Lines files, exiting at end of input.
+
+Replays plan once, when the input is exhausted, for a fixed planning date, so the same input
+gives the same changelogs every time and with any number of workers. For
+`python -m bytewax.run flows.replay:flow`, the module attribute `flow` is built on first
+access from `MFGSYNC_INPUT`, `MFGSYNC_OUTPUT`, `MFGSYNC_TODAY` and `MFGSYNC_BUCKET`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from bytewax.dataflow import Dataflow
+from bytewax.testing import cluster_main, run_main
+
+from connectors.files import JsonlSource, JsonlTopicSink
+from flows.dataflow import COUNTS_TOPIC, FlowConfig, build_flow
+from schemas.outputs import OUTPUT_TYPES
+
+OUTPUT_TOPICS = (*sorted(OUTPUT_TYPES), COUNTS_TOPIC)
+
+
+def replay_flow(
+    input_path: str | Path,
+    output_dir: str | Path,
+    today: date | None = None,
+    bucket: Literal["day", "week"] = "day",
+) -> Dataflow:
+    """The replay dataflow: files in, one changelog file per topic out."""
+    config = FlowConfig(
+        bucket=bucket,
+        today=today or date.today(),
+        plan_on="eof",
+        wait_s=math.inf,
+    )
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    return build_flow(JsonlSource(input_path), JsonlTopicSink(output, OUTPUT_TOPICS), config)
+
+
+def run_replay(
+    input_path: str | Path,
+    output_dir: str | Path,
+    today: date | None = None,
+    bucket: Literal["day", "week"] = "day",
+    workers: int = 1,
+) -> Counter[str]:
+    """Run a replay to completion; return the input counts by outcome."""
+    flow = replay_flow(input_path, output_dir, today, bucket)
+    if workers <= 1:
+        run_main(flow)
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    return read_counts(output_dir)
+
+
+def read_counts(output_dir: str | Path) -> Counter[str]:
+    """Outcome counts written by a finished replay."""
+    counts: Counter[str] = Counter()
+    path = Path(output_dir) / f"{COUNTS_TOPIC}.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            counts[record["outcome"]] += record["count"]
+    return counts
+
+
+def read_changelog(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The latest record per id of a changelog file: the current truth it describes."""
+    topic = Path(path).name.removesuffix(".jsonl")
+    record_type = OUTPUT_TYPES[topic]
+    latest: dict[str, dict[str, Any]] = {}
+    if Path(path).exists():
+        for line in Path(path).read_text().splitlines():
+            record = record_type.model_validate_json(line)
+            latest[record.record_key()] = json.loads(line)
+    return latest
+
+
+def __getattr__(name: str) -> Dataflow:
+    if name != "flow":
+        raise AttributeError(name)
+    today = os.environ.get("MFGSYNC_TODAY")
+    bucket = os.environ.get("MFGSYNC_BUCKET", "day")
+    if bucket not in ("day", "week"):
+        msg = f"MFGSYNC_BUCKET must be day or week, not {bucket!r}"
+        raise ValueError(msg)
+    try:
+        input_path, output_dir = os.environ["MFGSYNC_INPUT"], os.environ["MFGSYNC_OUTPUT"]
+    except KeyError as missing:
+        msg = f"set {missing} to run flows.replay:flow (input path and output directory)"
+        raise RuntimeError(msg) from None
+    return replay_flow(
+        input_path,
+        output_dir,
+        date.fromisoformat(today) if today else None,
+        bucket,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,277 @@
+"""BOM revisions of one plant: effectivity, explosion through phantoms, low-level codes,
+cycles and phased-out components (SPEC 5).
+
+Rules, as the code applies them:
+- Effectivity: for a date d the effective revision of a parent is the one with the latest
+  `effective_from <= d` whose `effective_to` is unset or after d (`effective_to` is the first
+  day the revision no longer applies). Ties go to the higher revision name. A production order
+  may pin a revision; a pinned revision that is not known (yet) falls back to effectivity.
+- Explosion: a line needs `qty_per * (1 + scrap_pct / 100)` of its component per parent unit.
+  A phantom line is blown through: its component's own effective revision at the same date is
+  exploded in its place with the quantities multiplied; a phantom without a BOM is an
+  ordinary component.
+- Cycles: every line of every revision is an edge parent -> component. Edges inside a
+  strongly connected component (including self-loops) are cycles: they are reported as
+  BOM_CYCLE and never exploded.
+- Low-level code: the longest path from a top-level item over the acyclic edges; items are
+  planned in ascending low-level code so parents feed their components in one pass.
+- Phased out: a component that an earlier revision of a parent used and the parent's latest
+  revision (highest `effective_from`) no longer uses, after an engineering change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from schemas.events import BomRevisionReleased
+
+MAX_PHANTOM_DEPTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ExplodedLine:
+    """A component need per unit of the parent, with the revisions that defined it."""
+
+    component: str
+    qty_per: float
+    revision_event_ids: tuple[str, ...]
+    correlation_ids: tuple[str, ...]
+
+
+@dataclass
+class BomBook:
+    """All BOM revisions of one plant. Derived graph data is rebuilt on demand, not pickled."""
+
+    revisions: dict[str, dict[str, BomRevisionReleased]] = field(default_factory=dict)
+    phantom_users: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    _derived: _Derived | None = None
+
+    def release(self, revision: BomRevisionReleased) -> set[str]:
+        """Store a released revision; return the items whose plans it may change."""
+        by_rev = self.revisions.setdefault(revision.parent_item, {})
+        previous = by_rev.get(revision.revision)
+        by_rev[revision.revision] = revision
+        self._derived = None
+        for rev, present in ((previous, False), (revision, True)):
+            for line in rev.lines if rev is not None else ():
+                if line.phantom:
+                    users = self.phantom_users.setdefault(line.component, set())
+                    if present:
+                        users.add((rev.parent_item, rev.revision))
+                    else:
+                        users.discard((rev.parent_item, rev.revision))
+        affected = {revision.parent_item}
+        for rev in by_rev.values():
+            affected.update(line.component for line in rev.lines)
+        if previous is not None:
+            affected.update(line.component for line in previous.lines)
+        # Ancestors that blow this parent through as a phantom explode differently now.
+        stack = [revision.parent_item]
+        while stack:
+            for user, _ in self.phantom_users.get(stack.pop(), ()):
+                if user not in affected:
+                    affected.add(user)
+                    stack.append(user)
+        return affected
+
+    def has_bom(self, item: str) -> bool:
+        """True when the item has any revision at this plant."""
+        return item in self.revisions
+
+    def effective(self, parent: str, day: date, pinned: str | None = None) -> BomRevisionReleased | None:
+        """The revision of `parent` that applies on `day` (or the pinned one)."""
+        by_rev = self.revisions.get(parent)
+        if not by_rev:
+            return None
+        if pinned is not None and pinned in by_rev:
+            return by_rev[pinned]
+        best: BomRevisionReleased | None = None
+        for rev in by_rev.values():
+            if rev.effective_from > day:
+                continue
+            if rev.effective_to is not None and day >= rev.effective_to:
+                continue
+            if best is None or (rev.effective_from, rev.revision) > (best.effective_from, best.revision):
+                best = rev
+        return best
+
+    def explode(self, parent: str, day: date, pinned: str | None = None) -> list[ExplodedLine]:
+        """Component needs per unit of `parent` on `day`, phantoms blown through."""
+        top = self.effective(parent, day, pinned)
+        if top is None:
+            return []
+        cyclic = self._derive().cyclic_edges
+        out: list[ExplodedLine] = []
+
+        def walk(rev: BomRevisionReleased, factor: float, ids: tuple[str, ...],
+                 corrs: tuple[str, ...], depth: int) -> None:
+            for line in rev.lines:
+                if (rev.parent_item, line.component) in cyclic:
+                    continue
+                qty = factor * line.qty_per * (1.0 + line.scrap_pct / 100.0)
+                if line.phantom and depth < MAX_PHANTOM_DEPTH:
+                    inner = self.effective(line.component, day)
+                    if inner is not None:
+                        walk(inner, qty, ids + (inner.event_id,), corrs + _corrs(inner), depth + 1)
+                        continue
+                out.append(ExplodedLine(line.component, qty, ids, corrs))
+
+        walk(top, 1.0, (top.event_id,), _corrs(top), 0)
+        return out
+
+    def low_level_codes(self) -> dict[str, int]:
+        """Low-level code of every item in the plant's BOMs (absent items are level 0)."""
+        return self._derive().llc
+
+    def cycles(self) -> list[tuple[str, ...]]:
+        """Each BOM cycle as the sorted items in it."""
+        return self._derive().cycles
+
+    def cycle_revisions(self, members: tuple[str, ...]) -> list[BomRevisionReleased]:
+        """The revisions whose lines close a cycle among `members`."""
+        inside = set(members)
+        return [
+            rev
+            for parent in members
+            for rev in self.revisions.get(parent, {}).values()
+            if any(line.component in inside for line in rev.lines)
+        ]
+
+    def is_component(self, item: str) -> bool:
+        """True when some revision uses the item as a component."""
+        return item in self._derive().parents_of
+
+    def phased_out(self) -> dict[str, BomRevisionReleased]:
+        """Components engineered out, each with the (latest) revision that dropped it."""
+        return self._derive().phased_out
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"revisions": self.revisions, "phantom_users": self.phantom_users, "_derived": None}
+
+    def _derive(self) -> _Derived:
+        if self._derived is None:
+            self._derived = _Derived.build(self.revisions)
+        return self._derived
+
+
+@dataclass
+class _Derived:
+    """Graph facts computed from all revisions at once."""
+
+    cyclic_edges: set[tuple[str, str]]
+    cycles: list[tuple[str, ...]]
+    llc: dict[str, int]
+    parents_of: dict[str, set[str]]
+    phased_out: dict[str, BomRevisionReleased]
+
+    @classmethod
+    def build(cls, revisions: dict[str, dict[str, BomRevisionReleased]]) -> _Derived:
+        edges: dict[str, set[str]] = {}
+        parents_of: dict[str, set[str]] = {}
+        for parent, by_rev in revisions.items():
+            for rev in by_rev.values():
+                for line in rev.lines:
+                    edges.setdefault(parent, set()).add(line.component)
+                    parents_of.setdefault(line.component, set()).add(parent)
+        scc = _strongly_connected(edges)
+        cyclic = {(p, c) for p, cs in edges.items() for c in cs if scc[p] == scc.get(c)}
+        groups: dict[int, list[str]] = {}
+        for node, comp in scc.items():
+            groups.setdefault(comp, []).append(node)
+        cycles = sorted(
+            tuple(sorted(members))
+            for members in groups.values()
+            if len(members) > 1 or (members[0], members[0]) in cyclic
+        )
+        return cls(
+            cyclic_edges=cyclic,
+            cycles=cycles,
+            llc=_low_level_codes(edges, cyclic),
+            parents_of=parents_of,
+            phased_out=_phased_out(revisions),
+        )
+
+
+def _corrs(rev: BomRevisionReleased) -> tuple[str, ...]:
+    return tuple(c for c in (rev.eco_number, rev.correlation_id) if c)
+
+
+def _strongly_connected(edges: dict[str, set[str]]) -> dict[str, int]:
+    """Tarjan's algorithm, iterative: node -> component number."""
+    nodes = set(edges) | {c for cs in edges.values() for c in cs}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    comp: dict[str, int] = {}
+    counter = 0
+    components = 0
+    for root in sorted(nodes):
+        if root in index:
+            continue
+        work: list[tuple[str, list[str]]] = [(root, sorted(edges.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            if children:
+                child = children.pop()
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, sorted(edges.get(child, ()))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    comp[member] = components
+                    if member == node:
+                        break
+                components += 1
+    return comp
+
+
+def _low_level_codes(edges: dict[str, set[str]], cyclic: set[tuple[str, str]]) -> dict[str, int]:
+    acyclic = {p: {c for c in cs if (p, c) not in cyclic} for p, cs in edges.items()}
+    indegree: dict[str, int] = {}
+    for p, cs in acyclic.items():
+        indegree.setdefault(p, 0)
+        for c in cs:
+            indegree[c] = indegree.get(c, 0) + 1
+    llc = {n: 0 for n in indegree}
+    ready = sorted(n for n, d in indegree.items() if d == 0)
+    while ready:
+        node = ready.pop()
+        for child in acyclic.get(node, ()):
+            llc[child] = max(llc[child], llc[node] + 1)
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    return llc
+
+
+def _phased_out(revisions: dict[str, dict[str, BomRevisionReleased]]) -> dict[str, BomRevisionReleased]:
+    result: dict[str, BomRevisionReleased] = {}
+    for parent in sorted(revisions):
+        ordered = sorted(revisions[parent].values(), key=lambda r: (r.effective_from, r.revision))
+        if len(ordered) < 2:
+            continue
+        latest = ordered[-1]
+        kept = {line.component for line in latest.lines}
+        for rev in ordered[:-1]:
+            for line in rev.lines:
+                if line.component not in kept and line.component not in result:
+                    result[line.component] = latest
+    return result

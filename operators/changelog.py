@@ -1,0 +1,67 @@
+"""Changelog bookkeeping: turn the current set of records per scope into emissions.
+
+Each scope (for example one item) owns a set of records keyed by their stable id. Given the
+new set, the changelog emits records that are new (state `opened`), changed (`updated`) or
+gone (the last version with state `closed`), and nothing for records that did not change, so
+identical re-planning emits nothing and a consumer keeping the latest record per id has the
+current truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from schemas.outputs import OutputRecord
+
+R = TypeVar("R", bound=OutputRecord)
+
+
+@dataclass
+class Changelog(Generic[R]):
+    """Last emitted record per id, grouped by scope. States are None for stateless records."""
+
+    opened: str | None = None
+    updated: str | None = None
+    closed: str | None = None
+    emitted: dict[str, dict[str, R]] = field(default_factory=dict)
+
+    def update(self, scope: str, records: Iterable[R]) -> list[R]:
+        """Replace the records of `scope`; return what must be emitted, in a stable order."""
+        previous = self.emitted.pop(scope, {})
+        current: dict[str, R] = {}
+        out: list[R] = []
+        for record in records:
+            rid = record.record_key()
+            before = previous.pop(rid, None)
+            if before is None:
+                record = self._with_state(record, self.opened)
+                out.append(record)
+            elif self._same(before, record):
+                record = before
+            else:
+                record = self._with_state(record, self.updated)
+                out.append(record)
+            current[rid] = record
+        for rid in sorted(previous):
+            if self.closed is not None:
+                out.append(self._with_state(previous[rid], self.closed))
+        if current:
+            self.emitted[scope] = current
+        return out
+
+    def current(self) -> list[R]:
+        """Every live record, for status views and tests."""
+        return [r for by_id in self.emitted.values() for r in by_id.values()]
+
+    def _same(self, before: R, record: R) -> bool:
+        if self.opened is None:
+            return before == record
+        return self._with_state(record, getattr(before, "state")) == before
+
+    @staticmethod
+    def _with_state(record: R, state: str | None) -> R:
+        if state is None or getattr(record, "state") == state:
+            return record
+        return record.model_copy(update={"state": state})

@@ -1,0 +1,447 @@
+"""The planning state of one plant and its incremental re-planning (SPEC 5).
+
+`PlantPlanner.apply` records a fact (an admitted event, a new stock position, an issue to
+an order) and marks the items whose plans it may change. `PlantPlanner.plan(today)` re-nets
+the marked items in low-level-code order, parents before components. Netting a parent
+recomputes what it asks of its components (open production orders and, for a MAKE item, its
+planned orders, exploded through the BOM effective on their start or release date); any
+component whose requirements changed is marked and re-netted later in the same pass. Every
+item's plan is a function of its own inputs and its parents' plans only, so re-planning the
+marked items gives exactly what netting every item from scratch gives (`plan_all`).
+
+Gross requirements of an item: its open independent demand; per open production order of a
+parent, `qty_per * (qty - qty_completed) * (1 + scrap)` on the order's start date, less what
+ISSUE movements referencing that order have already issued of the component; per planned
+order of a MAKE parent, `qty_per * (1 + scrap) * qty` on the order's release date.
+Scheduled receipts: open production orders (`qty - qty_completed` on the due date) and open
+PO lines: confirmed schedule lines at their dates, the unconfirmed remainder at the need
+date, a REJECTED confirmation meaning nothing is expected, and goods received consuming the
+earliest lines first.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from operators.bom import BomBook, ExplodedLine
+from operators.calendar import BucketCalendar, BucketSize
+from operators.changelog import Changelog
+from operators.inventory import ComponentIssued, PositionChanged, StockPosition
+from operators.netting import (
+    EPS,
+    MAX_CAUSES,
+    ItemPlan,
+    PlanningSettings,
+    Requirement,
+    ScheduledReceipt,
+    net_item,
+)
+from operators.triggers import item_availability, item_shortage, item_triggers
+from schemas.events import (
+    BomRevisionReleased,
+    DemandChanged,
+    Event,
+    GoodsReceipt,
+    ItemPlanningParams,
+    ProductionOrderChanged,
+    PurchaseOrderChanged,
+    SupplierConfirmation,
+)
+from schemas.outputs import (
+    AvailabilityRecord,
+    OutputRecord,
+    ProcurementTrigger,
+    ShortageSignal,
+    SyncException,
+)
+
+PlanningFact = Event | PositionChanged | ComponentIssued
+PoLineKey = tuple[str, int]
+OPEN_ORDER = ("PLANNED", "RELEASED")
+BOM_SCOPE = "|bom|"
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Plant-independent planning settings."""
+
+    bucket: BucketSize = "day"
+    reschedule_out_days: int = 0
+
+
+@dataclass
+class PlantPlanner:
+    """Everything one plant's plan depends on, the plans, and what was last published."""
+
+    plant: str
+    config: PlannerConfig = field(default_factory=PlannerConfig)
+    params: dict[str, ItemPlanningParams] = field(default_factory=dict)
+    bom: BomBook = field(default_factory=BomBook)
+    production_orders: dict[str, ProductionOrderChanged] = field(default_factory=dict)
+    demands: dict[str, DemandChanged] = field(default_factory=dict)
+    po_lines: dict[PoLineKey, PurchaseOrderChanged] = field(default_factory=dict)
+    confirmations: dict[PoLineKey, SupplierConfirmation] = field(default_factory=dict)
+    received: dict[PoLineKey, float] = field(default_factory=dict)
+    positions: dict[str, StockPosition] = field(default_factory=dict)
+    issued: dict[tuple[str, str], float] = field(default_factory=dict)
+    first_seen: dict[str, datetime] = field(default_factory=dict)
+    # Indexes from item to the facts about it.
+    demands_of: dict[str, set[str]] = field(default_factory=dict)
+    orders_of: dict[str, set[str]] = field(default_factory=dict)
+    po_lines_of: dict[str, set[PoLineKey]] = field(default_factory=dict)
+    # Derived planning state.
+    contributions: dict[str, dict[str, tuple[Requirement, ...]]] = field(default_factory=dict)
+    contributors: dict[str, set[str]] = field(default_factory=dict)
+    plans: dict[str, ItemPlan] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    bom_changed: bool = False
+    planned_for: date | None = None
+    # What was published, per item.
+    triggers: Changelog[ProcurementTrigger] = field(
+        default_factory=lambda: Changelog("OPEN", "UPDATED", "WITHDRAWN")
+    )
+    shortages: Changelog[ShortageSignal] = field(
+        default_factory=lambda: Changelog("RAISED", "UPDATED", "RESOLVED")
+    )
+    availability: Changelog[AvailabilityRecord] = field(default_factory=Changelog)
+    exceptions: Changelog[SyncException] = field(
+        default_factory=lambda: Changelog("OPEN", "OPEN", "CLOSED")
+    )
+
+    # ----------------------------------------------------------------- facts in
+
+    def apply(self, fact: PlanningFact) -> None:
+        """Record one fact and mark the items it may affect."""
+        if isinstance(fact, PositionChanged):
+            self.positions[fact.item] = fact.position
+            self.dirty.add(fact.item)
+        elif isinstance(fact, ComponentIssued):
+            key = (fact.order_id, fact.item)
+            self.issued[key] = self.issued.get(key, 0.0) + fact.qty
+            order = self.production_orders.get(fact.order_id)
+            if order is not None:
+                self.dirty.add(order.item)
+        elif isinstance(fact, BomRevisionReleased):
+            self.dirty |= self.bom.release(fact)
+            self.bom_changed = True
+            self._seen(fact.parent_item, fact.event_time)
+        elif isinstance(fact, ItemPlanningParams):
+            self.params[fact.item] = fact
+            self._mark(fact.item, fact.event_time)
+        elif isinstance(fact, ProductionOrderChanged):
+            old = self.production_orders.get(fact.order_id)
+            self.production_orders[fact.order_id] = fact
+            self._reindex(self.orders_of, old.item if old else None, fact.item, fact.order_id)
+            self._mark(fact.item, fact.event_time, old.item if old else None)
+        elif isinstance(fact, DemandChanged):
+            old_demand = self.demands.get(fact.demand_id)
+            self.demands[fact.demand_id] = fact
+            old_item = old_demand.item if old_demand else None
+            self._reindex(self.demands_of, old_item, fact.item, fact.demand_id)
+            self._mark(fact.item, fact.event_time, old_item)
+        elif isinstance(fact, PurchaseOrderChanged):
+            key = (fact.po_id, fact.line)
+            old_line = self.po_lines.get(key)
+            self.po_lines[key] = fact
+            old_item = old_line.item if old_line else None
+            self._reindex(self.po_lines_of, old_item, fact.item, key)
+            self._mark(fact.item, fact.event_time, old_item)
+        elif isinstance(fact, SupplierConfirmation):
+            key = (fact.po_id, fact.line)
+            self.confirmations[key] = fact
+            self._mark(self._po_item(key, fact.item), fact.event_time)
+        elif isinstance(fact, GoodsReceipt):
+            key = (fact.po_id, fact.line)
+            self.received[key] = self.received.get(key, 0.0) + fact.qty
+            self._mark(self._po_item(key, fact.item), fact.event_time)
+        else:  # Stock events are kept by the inventory operator, not here.
+            msg = f"planning does not take {type(fact).__name__}"
+            raise TypeError(msg)
+
+    def _po_item(self, key: PoLineKey, fallback: str) -> str:
+        line = self.po_lines.get(key)
+        return line.item if line is not None else fallback
+
+    def _mark(self, item: str, event_time: datetime, old_item: str | None = None) -> None:
+        self.dirty.add(item)
+        if old_item is not None:
+            self.dirty.add(old_item)
+        self._seen(item, event_time)
+
+    def _seen(self, item: str, event_time: datetime) -> None:
+        known = self.first_seen.get(item)
+        if known is None or event_time < known:
+            self.first_seen[item] = event_time
+
+    @staticmethod
+    def _reindex(index: dict[str, set[str]] | dict[str, set[PoLineKey]],
+                 old_item: str | None, new_item: str, key: object) -> None:
+        if old_item is not None and old_item != new_item:
+            index.get(old_item, set()).discard(key)  # type: ignore[arg-type]
+        index.setdefault(new_item, set()).add(key)  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- planning
+
+    def plan_all(self, today: date) -> list[OutputRecord]:
+        """Re-net every item from scratch (the batch answer)."""
+        self.dirty |= self._all_items()
+        self.bom_changed = True
+        return self.plan(today)
+
+    def plan(self, today: date) -> list[OutputRecord]:
+        """Re-net the marked items in low-level-code order; return the records to emit."""
+        if self.planned_for != today:
+            self.dirty |= self._all_items()
+            self.planned_for = today
+        out: list[OutputRecord] = []
+        if self.bom_changed:
+            out.extend(self._bom_cycles())
+            self.bom_changed = False
+        if not self.dirty:
+            return out
+        llc = self.bom.low_level_codes()
+        heap = [(llc.get(item, 0), item) for item in self.dirty]
+        heapq.heapify(heap)
+        self.dirty = set()
+        done: set[str] = set()
+        calendar = BucketCalendar(self.config.bucket)
+        while heap:
+            _, item = heapq.heappop(heap)
+            if item in done:
+                continue
+            done.add(item)
+            for component in self._plan_item(item, today, calendar, out):
+                if component not in done:
+                    heapq.heappush(heap, (llc.get(component, 0), component))
+        return out
+
+    def _plan_item(
+        self, item: str, today: date, calendar: BucketCalendar, out: list[OutputRecord]
+    ) -> set[str]:
+        """Net one item, publish its records, return components whose requirements changed."""
+        settings = self.settings(item)
+        position = self.positions.get(item, StockPosition())
+        plan = net_item(
+            settings,
+            position.available,
+            self.requirements(item),
+            self.receipts(item),
+            today,
+            calendar,
+            self.config.reschedule_out_days,
+        )
+        self.plans[item] = plan
+        phased_out = self.bom.phased_out().get(item)
+        out.extend(self.triggers.update(item, item_triggers(self.plant, item, plan, settings, today, phased_out)))
+        out.extend(self.shortages.update(item, item_shortage(self.plant, item, plan)))
+        out.extend(self.availability.update(item, item_availability(self.plant, item, plan, settings, position)))
+        out.extend(self.exceptions.update(item, self._unknown_item(item)))
+        return self._update_contributions(item, plan, settings)
+
+    def settings(self, item: str) -> PlanningSettings:
+        """Planning parameters with defaults: MAKE when the item has a BOM, BUY otherwise."""
+        params = self.params.get(item)
+        if params is None:
+            return PlanningSettings(make=self.bom.has_bom(item))
+        return PlanningSettings(
+            make=params.make_or_buy == "MAKE",
+            lead_time_days=params.lead_time_days,
+            safety_stock=params.safety_stock,
+            lot_size_rule=params.lot_size_rule,
+            lot_size_qty=params.lot_size_qty,
+            lot_size_multiple=params.lot_size_multiple,
+            lot_size_periods=params.lot_size_periods,
+            supplier=params.preferred_supplier,
+        )
+
+    def requirements(self, item: str) -> list[Requirement]:
+        """Gross requirements of an item: independent demand and what its parents ask."""
+        reqs = [
+            Requirement(
+                date=d.due_date,
+                qty=d.qty,
+                reference=d.demand_id,
+                cause_ids=(d.event_id,),
+                correlation_ids=(d.correlation_id,) if d.correlation_id else (),
+            )
+            for d in (self.demands[k] for k in sorted(self.demands_of.get(item, ())))
+            if d.item == item and d.status == "OPEN" and d.qty > EPS
+        ]
+        for parent in sorted(self.contributors.get(item, ())):
+            reqs.extend(self.contributions[parent].get(item, ()))
+        return reqs
+
+    def receipts(self, item: str) -> list[ScheduledReceipt]:
+        """Scheduled receipts of an item: open production orders and open PO lines."""
+        out = [
+            ScheduledReceipt(
+                date=o.due_date,
+                qty=o.qty - o.qty_completed,
+                reference=o.order_id,
+                slot="order",
+                cause_ids=(o.event_id,),
+                correlation_ids=(o.correlation_id,) if o.correlation_id else (),
+            )
+            for o in (self.production_orders[k] for k in sorted(self.orders_of.get(item, ())))
+            if o.item == item and o.status in OPEN_ORDER and o.qty - o.qty_completed > EPS
+        ]
+        for key in sorted(self.po_lines_of.get(item, ())):
+            line = self.po_lines[key]
+            if line.item == item:
+                out.extend(self._po_line_receipts(line, self.confirmations.get(key), self.received.get(key, 0.0)))
+        return out
+
+    @staticmethod
+    def _po_line_receipts(
+        line: PurchaseOrderChanged, confirmation: SupplierConfirmation | None, received: float
+    ) -> list[ScheduledReceipt]:
+        if line.status != "OPEN" or line.qty_ordered - received <= EPS:
+            return []
+        causes = [line.event_id]
+        corrs = [line.correlation_id] if line.correlation_id else []
+        slots: list[tuple[date, float, str]] = []
+        if confirmation is None:
+            slots.append((line.need_date, line.qty_ordered, "open"))
+        elif confirmation.status != "REJECTED":
+            causes.append(confirmation.event_id)
+            if confirmation.correlation_id:
+                corrs.append(confirmation.correlation_id)
+            confirmed = 0.0
+            for n, sched in enumerate(sorted(confirmation.schedule, key=lambda s: s.date)):
+                if sched.qty > EPS:
+                    slots.append((sched.date, sched.qty, str(n)))
+                    confirmed += sched.qty
+            if line.qty_ordered - confirmed > EPS:
+                slots.append((line.need_date, line.qty_ordered - confirmed, "open"))
+        out = []
+        left = received
+        for day, qty, slot in slots:
+            taken = min(left, qty)
+            left -= taken
+            if qty - taken > EPS:
+                out.append(
+                    ScheduledReceipt(
+                        date=day,
+                        qty=round(qty - taken, 9),
+                        reference=f"{line.po_id}/{line.line}",
+                        slot=slot,
+                        supplier=line.supplier or None,
+                        cause_ids=tuple(sorted(set(causes))),
+                        correlation_ids=tuple(sorted(set(corrs))),
+                    )
+                )
+        return out
+
+    def _update_contributions(self, parent: str, plan: ItemPlan, settings: PlanningSettings) -> set[str]:
+        """Recompute what `parent` asks of its components; return those that changed."""
+        asks: dict[str, list[Requirement]] = {}
+        for key in sorted(self.orders_of.get(parent, ())):
+            order = self.production_orders[key]
+            if order.item != parent or order.status not in OPEN_ORDER:
+                continue
+            remaining = order.qty - order.qty_completed
+            if remaining <= EPS:
+                continue
+            for line in self.bom.explode(parent, order.start_date, order.bom_revision):
+                qty = line.qty_per * remaining - self.issued.get((order.order_id, line.component), 0.0)
+                if qty > EPS:
+                    asks.setdefault(line.component, []).append(
+                        _dependent(line, order.start_date, qty, order.order_id,
+                                   (order.event_id,), (order.correlation_id,) if order.correlation_id else ())
+                    )
+        if settings.make:
+            for planned in plan.planned_orders:
+                for line in self.bom.explode(parent, planned.release_date):
+                    asks.setdefault(line.component, []).append(
+                        _dependent(line, planned.release_date, line.qty_per * planned.qty,
+                                   f"planned:{parent}:{planned.need_date.isoformat()}",
+                                   planned.cause_ids, planned.correlation_ids)
+                    )
+        new = {c: tuple(sorted(reqs, key=_req_order)) for c, reqs in asks.items()}
+        old = self.contributions.get(parent, {})
+        changed = {c for c in old.keys() | new.keys() if old.get(c) != new.get(c)}
+        for component in old.keys() - new.keys():
+            self.contributors.get(component, set()).discard(parent)
+        for component in new.keys() - old.keys():
+            self.contributors.setdefault(component, set()).add(parent)
+        if new:
+            self.contributions[parent] = new
+        else:
+            self.contributions.pop(parent, None)
+        return changed
+
+    # -------------------------------------------------------------- exceptions
+
+    def _unknown_item(self, item: str) -> list[SyncException]:
+        if item in self.params or self.bom.has_bom(item) or self.bom.is_component(item):
+            return []
+        return [
+            SyncException(
+                exception_id=f"UNKNOWN_ITEM|{item}@{self.plant}",
+                type="UNKNOWN_ITEM",
+                state="OPEN",
+                key=f"{item}@{self.plant}",
+                details={"reason": "no planning parameters and in no BOM at this plant; planned as BUY"},
+                first_seen=self.first_seen.get(item),
+            )
+        ]
+
+    def _bom_cycles(self) -> list[SyncException]:
+        records = []
+        for members in self.bom.cycles():
+            revisions = self.bom.cycle_revisions(members)
+            records.append(
+                SyncException(
+                    exception_id=f"BOM_CYCLE|{self.plant}|{'>'.join(members)}",
+                    type="BOM_CYCLE",
+                    state="OPEN",
+                    key=self.plant,
+                    details={
+                        "items": ",".join(members),
+                        "revisions": ",".join(sorted(f"{r.parent_item}@{r.revision}" for r in revisions)),
+                    },
+                    first_seen=max((r.event_time for r in revisions), default=None),
+                    correlation_id=next((r.eco_number for r in revisions if r.eco_number), None),
+                )
+            )
+        return self.exceptions.update(BOM_SCOPE, records)
+
+    # ------------------------------------------------------------------- views
+
+    def _all_items(self) -> set[str]:
+        items = set(self.params) | set(self.positions) | set(self.first_seen)
+        items |= {d.item for d in self.demands.values()}
+        items |= {o.item for o in self.production_orders.values()}
+        items |= {p.item for p in self.po_lines.values()}
+        items |= set(self.contributors) | set(self.plans)
+        return items
+
+    def po_lines_awaiting_confirmation(self) -> int:
+        """Open PO lines the supplier has not confirmed yet."""
+        return sum(
+            1 for key, line in self.po_lines.items()
+            if line.status == "OPEN" and key not in self.confirmations
+        )
+
+
+def _dependent(
+    line: ExplodedLine,
+    day: date,
+    qty: float,
+    reference: str,
+    causes: tuple[str, ...],
+    correlations: tuple[str, ...],
+) -> Requirement:
+    return Requirement(
+        date=day,
+        qty=round(qty, 9),
+        reference=reference,
+        cause_ids=tuple(sorted(set(causes) | set(line.revision_event_ids)))[:MAX_CAUSES],
+        correlation_ids=tuple(sorted(set(correlations) | set(line.correlation_ids)))[:MAX_CAUSES],
+    )
+
+
+def _req_order(req: Requirement) -> tuple[date, str, float]:
+    return (req.date, req.reference, req.qty)

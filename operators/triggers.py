@@ -1,0 +1,147 @@
+"""Records a netted item publishes: procurement triggers, its shortage signal and its
+availability (SPEC 5 and 10). Pure construction; `Changelog` decides what is emitted.
+
+Trigger ids are stable so re-planning the same inputs gives the same ids:
+- planned orders: `CREATE_REQUISITION|plant|item|need_date` (a BUY item) or
+  `CREATE_PRODUCTION_PROPOSAL|plant|item|need_date` (a MAKE item); a planned order whose
+  release date is already past also gets `EXPEDITE|plant|item|need_date`, referencing it;
+- receipts: `RESCHEDULE_IN|…`, `RESCHEDULE_OUT|…`, `CANCEL|plant|item|reference|slot`;
+- `DISPOSITION_EXCESS|plant|item` for stock of a component engineered out and no longer needed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from operators.inventory import StockPosition
+from operators.netting import ItemPlan, PlanningSettings
+from schemas.events import BomRevisionReleased
+from schemas.outputs import AvailabilityRecord, ProcurementTrigger, ShortageSignal
+
+EPS = 1e-9
+
+
+def item_triggers(
+    plant: str,
+    item: str,
+    plan: ItemPlan,
+    settings: PlanningSettings,
+    today: date,
+    engineered_out_by: BomRevisionReleased | None,
+) -> list[ProcurementTrigger]:
+    """Every trigger the item's plan calls for."""
+    out: list[ProcurementTrigger] = []
+    order_type = "CREATE_PRODUCTION_PROPOSAL" if settings.make else "CREATE_REQUISITION"
+    supplier = None if settings.make else settings.supplier
+    for order in plan.planned_orders:
+        trigger_id = f"{order_type}|{plant}|{item}|{order.need_date.isoformat()}"
+        out.append(
+            ProcurementTrigger(
+                trigger_id=trigger_id,
+                state="OPEN",
+                type=order_type,
+                plant=plant,
+                item=item,
+                qty=order.qty,
+                need_date=order.need_date,
+                release_date=order.release_date,
+                supplier=supplier,
+                cause_event_ids=order.cause_ids,
+                correlation_ids=order.correlation_ids,
+            )
+        )
+        if order.release_date < today:
+            out.append(
+                ProcurementTrigger(
+                    trigger_id=f"EXPEDITE|{plant}|{item}|{order.need_date.isoformat()}",
+                    state="OPEN",
+                    type="EXPEDITE",
+                    plant=plant,
+                    item=item,
+                    qty=order.qty,
+                    need_date=order.need_date,
+                    release_date=order.release_date,
+                    reference=trigger_id,
+                    supplier=supplier,
+                    cause_event_ids=order.cause_ids,
+                    correlation_ids=order.correlation_ids,
+                )
+            )
+    for action in plan.receipt_actions:
+        receipt = action.receipt
+        out.append(
+            ProcurementTrigger(
+                trigger_id=f"{action.kind}|{plant}|{item}|{receipt.reference}|{receipt.slot}",
+                state="OPEN",
+                type=action.kind,
+                plant=plant,
+                item=item,
+                qty=receipt.qty,
+                need_date=action.new_date,
+                current_date=receipt.date,
+                reference=receipt.reference,
+                supplier=receipt.supplier,
+                cause_event_ids=receipt.cause_ids,
+                correlation_ids=receipt.correlation_ids,
+            )
+        )
+    if engineered_out_by is not None and plan.excess_stock > EPS:
+        rev = engineered_out_by
+        out.append(
+            ProcurementTrigger(
+                trigger_id=f"DISPOSITION_EXCESS|{plant}|{item}",
+                state="OPEN",
+                type="DISPOSITION_EXCESS",
+                plant=plant,
+                item=item,
+                qty=plan.excess_stock,
+                need_date=rev.effective_from,
+                reference=f"{rev.parent_item}@{rev.revision}",
+                cause_event_ids=(rev.event_id,),
+                correlation_ids=tuple(sorted({c for c in (rev.eco_number, rev.correlation_id) if c})),
+            )
+        )
+    return out
+
+
+def item_shortage(plant: str, item: str, plan: ItemPlan) -> list[ShortageSignal]:
+    """The item's shortage signal, if it is short."""
+    shortage = plan.shortage
+    if shortage is None:
+        return []
+    return [
+        ShortageSignal(
+            signal_id=f"{plant}|{item}",
+            state="RAISED",
+            plant=plant,
+            item=item,
+            shortage_date=shortage.date,
+            shortage_qty=shortage.qty,
+            severity=shortage.severity,
+            impacted_orders=shortage.impacted_orders,
+            cause_event_ids=shortage.cause_ids,
+            correlation_ids=shortage.correlation_ids,
+        )
+    ]
+
+
+def item_availability(
+    plant: str, item: str, plan: ItemPlan, settings: PlanningSettings, position: StockPosition
+) -> list[AvailabilityRecord]:
+    """The item's availability record."""
+    return [
+        AvailabilityRecord(
+            availability_id=f"{plant}|{item}",
+            plant=plant,
+            item=item,
+            unrestricted=position.unrestricted,
+            quality_hold=position.quality_hold,
+            allocated=position.allocated,
+            in_transit=position.in_transit,
+            available=position.available,
+            safety_stock=settings.safety_stock,
+            projected_balance_min=plan.projected_min,
+            projected_balance_end=plan.projected_end,
+            first_shortage_date=plan.shortage.date if plan.shortage else None,
+        )
+    ]

@@ -1,0 +1,201 @@
+"""Pydantic models of the output records (SPEC sections 2, 6, 7 and 10).
+
+Signals, triggers, availability and exceptions are changelogs: each record carries a stable id
+that is also its Kafka key, so a consumer that keeps the latest record per id has the truth.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar, Literal
+
+from pydantic import field_serializer
+
+from schemas.events import Record
+
+ShortageState = Literal["RAISED", "UPDATED", "RESOLVED"]
+Severity = Literal["CRITICAL", "HIGH", "WARNING"]
+TriggerState = Literal["OPEN", "UPDATED", "WITHDRAWN"]
+TriggerType = Literal[
+    "CREATE_REQUISITION",
+    "CREATE_PRODUCTION_PROPOSAL",
+    "EXPEDITE",
+    "RESCHEDULE_IN",
+    "RESCHEDULE_OUT",
+    "CANCEL",
+    "DISPOSITION_EXCESS",
+]
+ExceptionType = Literal[
+    "SEQUENCE_GAP",
+    "LATE_EVENT",
+    "NEGATIVE_STOCK",
+    "RECONCILIATION_DISCREPANCY",
+    "UNKNOWN_ITEM",
+    "BOM_CYCLE",
+    "SCHEMA_INVALID",
+]
+ExceptionState = Literal["OPEN", "CLOSED"]
+
+SEVERITY_RANK: dict[str, int] = {"WARNING": 1, "HIGH": 2, "CRITICAL": 3}
+"""Severities ordered, for 'at or above a configured severity' comparisons."""
+
+
+class OutputRecord(Record):
+    """An output record: knows its topic and its changelog key."""
+
+    TOPIC: ClassVar[str]
+
+    def record_key(self) -> str:
+        """The stable id used as the Kafka key and the changelog identity."""
+        raise NotImplementedError
+
+
+class AvailabilityRecord(OutputRecord):
+    """Stock buckets and projected balance of one item at one plant."""
+
+    TOPIC = "signals.availability"
+
+    availability_id: str
+    plant: str
+    item: str
+    unrestricted: float
+    quality_hold: float
+    allocated: float
+    in_transit: float
+    available: float
+    safety_stock: float
+    projected_balance_min: float
+    projected_balance_end: float
+    first_shortage_date: date | None = None
+
+    def record_key(self) -> str:
+        return self.availability_id
+
+
+class ShortageSignal(OutputRecord):
+    """The first bucket where an item's projected balance falls below safety stock."""
+
+    TOPIC = "signals.shortages"
+
+    signal_id: str
+    state: ShortageState
+    plant: str
+    item: str
+    shortage_date: date | None
+    shortage_qty: float
+    severity: Severity
+    impacted_orders: tuple[str, ...] = ()
+    cause_event_ids: tuple[str, ...] = ()
+    correlation_ids: tuple[str, ...] = ()
+
+    def record_key(self) -> str:
+        return self.signal_id
+
+
+class ProcurementTrigger(OutputRecord):
+    """An action for purchasing or production planning, with the events that caused it."""
+
+    TOPIC = "procurement.triggers"
+
+    trigger_id: str
+    state: TriggerState
+    type: TriggerType
+    plant: str
+    item: str
+    qty: float
+    need_date: date | None = None
+    release_date: date | None = None
+    current_date: date | None = None
+    reference: str | None = None
+    supplier: str | None = None
+    cause_event_ids: tuple[str, ...] = ()
+    correlation_ids: tuple[str, ...] = ()
+
+    def record_key(self) -> str:
+        return self.trigger_id
+
+
+class SyncException(OutputRecord):
+    """A business anomaly with an open/closed state, so its age can be measured."""
+
+    TOPIC = "sync.exceptions"
+
+    exception_id: str
+    type: ExceptionType
+    state: ExceptionState
+    key: str
+    details: dict[str, str]
+    first_seen: datetime | None = None
+    correlation_id: str | None = None
+
+    def record_key(self) -> str:
+        return self.exception_id
+
+
+class Header(Record):
+    """One Kafka record header."""
+
+    key: str
+    value: bytes | None = None
+
+    @field_serializer("value", when_used="json")
+    def _text(self, value: bytes | None) -> str | None:
+        return None if value is None else value.decode("utf-8", "backslashreplace")
+
+
+class DeadLetter(OutputRecord):
+    """A record that could not be decoded or validated, kept whole with the reason."""
+
+    TOPIC = "sync.dlq"
+
+    dlq_id: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    raw: bytes
+    headers: tuple[Header, ...] = ()
+    reason: str
+    error: str
+    file: str | None = None
+    line: int | None = None
+
+    @field_serializer("raw", "key", when_used="json")
+    def _text(self, value: bytes | None) -> str | None:
+        # Readable in a JSON Lines file; the Avro form keeps the exact bytes.
+        return None if value is None else value.decode("utf-8", "backslashreplace")
+
+    def record_key(self) -> str:
+        return self.dlq_id
+
+
+class LagReport(OutputRecord):
+    """Event lag of one source over one window (processing time minus event time)."""
+
+    TOPIC = "sync.lag"
+
+    report_id: str
+    source: str
+    window_start: datetime
+    window_end: datetime
+    count: int
+    max_s: float
+    p50_s: float
+    p99_s: float
+
+    def record_key(self) -> str:
+        return self.report_id
+
+
+OUTPUT_TYPES: dict[str, type[OutputRecord]] = {
+    cls.TOPIC: cls
+    for cls in (
+        AvailabilityRecord,
+        ShortageSignal,
+        ProcurementTrigger,
+        SyncException,
+        DeadLetter,
+        LagReport,
+    )
+}
+"""Every output record type by its default topic."""
