@@ -1,4 +1,8 @@
-"""Planning time buckets: days, or ISO weeks starting on Monday (SPEC 5)."""
+"""Planning time buckets: days, or weeks counted from the planning date (SPEC 5).
+
+Week buckets start on the planning date's weekday, so period 1 of an MRP record is the week
+starting today, as in a textbook record; with a Monday planning date they are ISO weeks.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,12 @@ class BucketCalendar:
     """Maps dates to the start date of their bucket and steps between buckets."""
 
     size: BucketSize = "day"
+    anchor: date = date(2000, 1, 3)  # a Monday; the planner passes the planning date
 
     def start_of(self, day: date) -> date:
         """The first day of the bucket holding `day`."""
         if self.size == "week":
-            return day - timedelta(days=day.weekday())
+            return day - timedelta(days=(day - self.anchor).days % 7)
         return day
 
     def advance(self, bucket_start: date, buckets: int) -> date:

@@ -206,7 +206,7 @@ class PlantPlanner:
         heapq.heapify(heap)
         self.dirty = set()
         done: set[str] = set()
-        calendar = BucketCalendar(self.config.bucket)
+        calendar = BucketCalendar(self.config.bucket, today)
         while heap:
             _, item = heapq.heappop(heap)
             if item in done:
