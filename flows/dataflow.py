@@ -29,6 +29,7 @@ from operators.inventory import (
     ComponentIssued,
     InventoryPosition,
     PositionChanged,
+    wms_order,
 )
 from operators.planner import PlannerConfig, PlanningFact, PlantPlanner
 from operators.sequencer import DEFAULT_MAX_BUFFER, DEFAULT_WAIT_S, Sequencer
@@ -126,16 +127,35 @@ def _guard_builder(config: FlowConfig) -> Callable[[IngestGuard | None], GuardLo
 InventoryOut = PositionChanged | ComponentIssued | Verdict | SyncException
 
 
-class InventoryLogic(StatefulLogic[Event, InventoryOut, InventoryPosition]):
-    """Stock position of one item@plant."""
+class InventoryLogic(StatefulLogic[Event, InventoryOut, tuple[InventoryPosition, list[Event]]]):
+    """Stock position of one item@plant.
 
-    def __init__(self, position: InventoryPosition, config: FlowConfig) -> None:
+    Live, events apply as they come. In replays (`plan_on="eof"`) they are held and applied
+    at end of input in WMS order (`wms_order`), so every output, exceptions included, is the
+    same however the input was interleaved or spread over workers.
+    """
+
+    def __init__(self, position: InventoryPosition, held: list[Event], config: FlowConfig) -> None:
         self.position = position
+        self.held = held
         self.config = config
 
     def on_item(self, value: Event) -> tuple[Iterable[InventoryOut], bool]:
+        if not isinstance(value, InventoryMovement | InventorySnapshot):
+            msg = f"inventory does not take {type(value).__name__}"
+            raise TypeError(msg)
         if not self.position.item:  # bytewax builders are not told their key
-            self.position.plant, self.position.item = value.plant, value.item  # type: ignore[union-attr]
+            self.position.plant, self.position.item = value.plant, value.item
+        if self.config.plan_on == "eof":
+            self.held.append(value)
+            return [], StatefulLogic.RETAIN
+        return self._apply(value), StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[InventoryOut], bool]:
+        held, self.held = wms_order(self.held), []  # type: ignore[arg-type]
+        return [out for event in held for out in self._apply(event)], StatefulLogic.RETAIN
+
+    def _apply(self, value: InventoryMovement | InventorySnapshot) -> list[InventoryOut]:
         out: list[InventoryOut] = []
         if isinstance(value, InventoryMovement):
             applied, exceptions = self.position.apply_movement(value)
@@ -143,19 +163,16 @@ class InventoryLogic(StatefulLogic[Event, InventoryOut, InventoryPosition]):
                 # What was issued to an order is a fact for netting even when the stock
                 # effect is already inside a snapshot.
                 out.append(ComponentIssued(value.plant, value.item, value.reference, value.qty, value.event_id))
-        elif isinstance(value, InventorySnapshot):
-            applied, exceptions = self.position.apply_snapshot(value, self.config.reconcile_tolerance)
         else:
-            msg = f"inventory does not take {type(value).__name__}"
-            raise TypeError(msg)
+            applied, exceptions = self.position.apply_snapshot(value, self.config.reconcile_tolerance)
         if applied:
             out.append(PositionChanged(value.plant, value.item, self.position.position(), value.event_id))
         out.append(Verdict(value, Outcome.APPLIED if applied else Outcome.SUPERSEDED))
         out.extend(exceptions)
-        return out, StatefulLogic.RETAIN
+        return out
 
-    def snapshot(self) -> InventoryPosition:
-        return copy.deepcopy(self.position)
+    def snapshot(self) -> tuple[InventoryPosition, list[Event]]:
+        return copy.deepcopy((self.position, self.held))
 
 
 # --------------------------------------------------------------- planning step
@@ -232,7 +249,7 @@ def build_core(flow: Dataflow, raw: Stream[RawRecord] | Stream[Event | DeadLette
         op.stateful(
             "inventory",
             inv_keyed,
-            lambda resume: InventoryLogic(resume or InventoryPosition(plant="", item=""), config),
+            lambda resume: InventoryLogic(*(resume or (InventoryPosition(plant="", item=""), [])), config),
         ),
     )
     inv_facts = op.branch("inventory_fact", inventory, lambda x: isinstance(x, PositionChanged | ComponentIssued))

@@ -16,7 +16,10 @@ Rules, as the code applies them:
 - Low-level code: the longest path from a top-level item over the acyclic edges; items are
   planned in ascending low-level code so parents feed their components in one pass.
 - Phased out: a component that an earlier revision of a parent used and the parent's latest
-  revision (highest `effective_from`) no longer uses, after an engineering change.
+  revision (highest `effective_from`) no longer uses, after an engineering change; also one
+  dropped when a revision is re-released without it. Phased in: a component the latest
+  revision uses and an earlier one did not. Both name the revision (and so the ECO) that
+  changed them, so every trigger the change causes can carry the ECO number.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class BomBook:
 
     revisions: dict[str, dict[str, BomRevisionReleased]] = field(default_factory=dict)
     phantom_users: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    dropped: dict[str, BomRevisionReleased] = field(default_factory=dict)
     _derived: _Derived | None = None
 
     def release(self, revision: BomRevisionReleased) -> set[str]:
@@ -54,6 +58,11 @@ class BomBook:
         previous = by_rev.get(revision.revision)
         by_rev[revision.revision] = revision
         self._derived = None
+        if previous is not None:
+            kept = {line.component for line in revision.lines}
+            for line in previous.lines:
+                if line.component not in kept:
+                    self.dropped[line.component] = revision
         for rev, present in ((previous, False), (revision, True)):
             for line in rev.lines if rev is not None else ():
                 if line.phantom:
@@ -147,12 +156,21 @@ class BomBook:
         """Components engineered out, each with the (latest) revision that dropped it."""
         return self._derive().phased_out
 
+    def phased_in(self) -> dict[str, BomRevisionReleased]:
+        """Components an engineering change introduced, each with the revision that did."""
+        return self._derive().phased_in
+
     def __getstate__(self) -> dict[str, Any]:
-        return {"revisions": self.revisions, "phantom_users": self.phantom_users, "_derived": None}
+        return {
+            "revisions": self.revisions,
+            "phantom_users": self.phantom_users,
+            "dropped": self.dropped,
+            "_derived": None,
+        }
 
     def _derive(self) -> _Derived:
         if self._derived is None:
-            self._derived = _Derived.build(self.revisions)
+            self._derived = _Derived.build(self.revisions, self.dropped)
         return self._derived
 
 
@@ -165,9 +183,14 @@ class _Derived:
     llc: dict[str, int]
     parents_of: dict[str, set[str]]
     phased_out: dict[str, BomRevisionReleased]
+    phased_in: dict[str, BomRevisionReleased]
 
     @classmethod
-    def build(cls, revisions: dict[str, dict[str, BomRevisionReleased]]) -> _Derived:
+    def build(
+        cls,
+        revisions: dict[str, dict[str, BomRevisionReleased]],
+        dropped: dict[str, BomRevisionReleased],
+    ) -> _Derived:
         edges: dict[str, set[str]] = {}
         parents_of: dict[str, set[str]] = {}
         for parent, by_rev in revisions.items():
@@ -190,7 +213,7 @@ class _Derived:
             cycles=cycles,
             llc=_low_level_codes(edges, cyclic),
             parents_of=parents_of,
-            phased_out=_phased_out(revisions),
+            **_engineering_changes(revisions, dropped),
         )
 
 
@@ -262,16 +285,25 @@ def _low_level_codes(edges: dict[str, set[str]], cyclic: set[tuple[str, str]]) -
     return llc
 
 
-def _phased_out(revisions: dict[str, dict[str, BomRevisionReleased]]) -> dict[str, BomRevisionReleased]:
-    result: dict[str, BomRevisionReleased] = {}
+def _engineering_changes(
+    revisions: dict[str, dict[str, BomRevisionReleased]],
+    dropped: dict[str, BomRevisionReleased],
+) -> dict[str, dict[str, BomRevisionReleased]]:
+    phased_out: dict[str, BomRevisionReleased] = {}
+    phased_in: dict[str, BomRevisionReleased] = {}
+    used_now: set[str] = set()
     for parent in sorted(revisions):
         ordered = sorted(revisions[parent].values(), key=lambda r: (r.effective_from, r.revision))
-        if len(ordered) < 2:
-            continue
         latest = ordered[-1]
         kept = {line.component for line in latest.lines}
-        for rev in ordered[:-1]:
-            for line in rev.lines:
-                if line.component not in kept and line.component not in result:
-                    result[line.component] = latest
-    return result
+        used_now |= kept
+        earlier = {line.component for rev in ordered[:-1] for line in rev.lines}
+        for component in sorted(earlier - kept):
+            phased_out.setdefault(component, latest)
+        if ordered[:-1]:
+            for component in sorted(kept - earlier):
+                phased_in.setdefault(component, latest)
+    for component, revision in sorted(dropped.items()):
+        if component not in used_now:
+            phased_out.setdefault(component, revision)
+    return {"phased_out": phased_out, "phased_in": phased_in}

@@ -230,6 +230,23 @@ class InventoryPosition:
         return exceptions
 
 
+def wms_order(events: list[InventoryMovement | InventorySnapshot]) -> list[InventoryMovement | InventorySnapshot]:
+    """Stock events of one item@plant in the order the WMS produced them.
+
+    Movements by `source_seq`; each snapshot right after the movement its `as_of_seq` names
+    (snapshots by their own `source_seq` among themselves). Replays apply stock events in this
+    order so that transient exceptions (a movement seen before the opening snapshot making a
+    bucket negative for a moment) do not depend on how the input was interleaved.
+    """
+
+    def position(event: InventoryMovement | InventorySnapshot) -> tuple[int, int, int]:
+        if isinstance(event, InventorySnapshot):
+            return (event.as_of_seq, 1, event.source_seq)
+        return (event.source_seq, 0, 0)
+
+    return sorted(events, key=position)
+
+
 def _add(a: Buckets, b: Buckets) -> Buckets:
     return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
 

@@ -234,8 +234,11 @@ class PlantPlanner:
         )
         self.plans[item] = plan
         phased_out = self.bom.phased_out().get(item)
-        out.extend(self.triggers.update(item, item_triggers(self.plant, item, plan, settings, today, phased_out)))
-        out.extend(self.shortages.update(item, item_shortage(self.plant, item, plan)))
+        phased_in = self.bom.phased_in().get(item)
+        out.extend(self.triggers.update(
+            item, item_triggers(self.plant, item, plan, settings, today, phased_out, phased_in)
+        ))
+        out.extend(self.shortages.update(item, item_shortage(self.plant, item, plan, phased_in)))
         out.extend(self.availability.update(item, item_availability(self.plant, item, plan, settings, position)))
         out.extend(self.exceptions.update(item, self._unknown_item(item)))
         return self._update_contributions(item, plan, settings)

@@ -28,12 +28,18 @@ def item_triggers(
     settings: PlanningSettings,
     today: date,
     engineered_out_by: BomRevisionReleased | None,
+    engineered_in_by: BomRevisionReleased | None = None,
 ) -> list[ProcurementTrigger]:
-    """Every trigger the item's plan calls for."""
+    """Every trigger the item's plan calls for.
+
+    An item an engineering change introduced is needed because of that change: its planned
+    orders carry the change's revision event and ECO number whatever requirement they cover.
+    """
     out: list[ProcurementTrigger] = []
     order_type = "CREATE_PRODUCTION_PROPOSAL" if settings.make else "CREATE_REQUISITION"
     supplier = None if settings.make else settings.supplier
     for order in plan.planned_orders:
+        causes, corrs = with_change(order.cause_ids, order.correlation_ids, engineered_in_by)
         trigger_id = f"{order_type}|{plant}|{item}|{order.need_date.isoformat()}"
         out.append(
             ProcurementTrigger(
@@ -46,8 +52,8 @@ def item_triggers(
                 need_date=order.need_date,
                 release_date=order.release_date,
                 supplier=supplier,
-                cause_event_ids=order.cause_ids,
-                correlation_ids=order.correlation_ids,
+                cause_event_ids=causes,
+                correlation_ids=corrs,
             )
         )
         if order.release_date < today:
@@ -63,8 +69,8 @@ def item_triggers(
                     release_date=order.release_date,
                     reference=trigger_id,
                     supplier=supplier,
-                    cause_event_ids=order.cause_ids,
-                    correlation_ids=order.correlation_ids,
+                    cause_event_ids=causes,
+                    correlation_ids=corrs,
                 )
             )
     for action in plan.receipt_actions:
@@ -98,17 +104,20 @@ def item_triggers(
                 need_date=rev.effective_from,
                 reference=f"{rev.parent_item}@{rev.revision}",
                 cause_event_ids=(rev.event_id,),
-                correlation_ids=tuple(sorted({c for c in (rev.eco_number, rev.correlation_id) if c})),
+                correlation_ids=_change_ids(rev),
             )
         )
     return out
 
 
-def item_shortage(plant: str, item: str, plan: ItemPlan) -> list[ShortageSignal]:
+def item_shortage(
+    plant: str, item: str, plan: ItemPlan, engineered_in_by: BomRevisionReleased | None = None
+) -> list[ShortageSignal]:
     """The item's shortage signal, if it is short."""
     shortage = plan.shortage
     if shortage is None:
         return []
+    causes, corrs = with_change(shortage.cause_ids, shortage.correlation_ids, engineered_in_by)
     return [
         ShortageSignal(
             signal_id=f"{plant}|{item}",
@@ -119,8 +128,8 @@ def item_shortage(plant: str, item: str, plan: ItemPlan) -> list[ShortageSignal]
             shortage_qty=shortage.qty,
             severity=shortage.severity,
             impacted_orders=shortage.impacted_orders,
-            cause_event_ids=shortage.cause_ids,
-            correlation_ids=shortage.correlation_ids,
+            cause_event_ids=causes,
+            correlation_ids=corrs,
         )
     ]
 
@@ -145,3 +154,19 @@ def item_availability(
             first_shortage_date=plan.shortage.date if plan.shortage else None,
         )
     ]
+
+
+def with_change(
+    causes: tuple[str, ...], corrs: tuple[str, ...], change: BomRevisionReleased | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Cause and correlation ids with an engineering change's own added."""
+    if change is None:
+        return causes, corrs
+    return (
+        tuple(sorted({*causes, change.event_id})),
+        tuple(sorted({*corrs, *_change_ids(change)})),
+    )
+
+
+def _change_ids(rev: BomRevisionReleased) -> tuple[str, ...]:
+    return tuple(sorted({c for c in (rev.eco_number, rev.correlation_id) if c}))

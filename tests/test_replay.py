@@ -1,0 +1,168 @@
+"""End-to-end: the real bytewax dataflow over JSON Lines files (SPEC 9 and 10)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from flows.replay import read_changelog, read_counts, run_replay
+from flows.scenario import ECO, PLANTS, scenario_events
+from schemas.events import EVENT_TYPES
+from tests.streams import perturb
+
+TODAY = date(2026, 3, 2)
+ROOT = Path(__file__).resolve().parent.parent
+CHANGELOGS = ("procurement.triggers", "signals.shortages", "signals.availability", "sync.exceptions", "sync.dlq")
+
+
+def write_events(path: Path, events) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def as_json(event) -> dict:
+    return {"type": type(event).__name__, **event.model_dump(mode="json")}
+
+
+def live(out: Path, topic: str) -> dict[str, dict]:
+    closed = {"WITHDRAWN", "RESOLVED", "CLOSED"}
+    return {
+        rid: {k: v for k, v in r.items() if k != "state"}
+        for rid, r in read_changelog(out / f"{topic}.jsonl").items()
+        if r.get("state") not in closed
+    }
+
+
+def final_state(out: Path) -> dict[str, dict]:
+    return {topic: read_changelog(out / f"{topic}.jsonl") for topic in CHANGELOGS}
+
+
+def test_engineering_change_raises_new_component_shortage_and_old_component_excess(tmp_path):
+    out = tmp_path / "out"
+    run_replay(write_events(tmp_path / "in.jsonl", scenario_events(TODAY)), out, TODAY)
+    triggers = live(out, "procurement.triggers").values()
+    shortages = live(out, "signals.shortages").values()
+    for plant in PLANTS:
+        new = [s for s in shortages if s["plant"] == plant and s["item"] == "WIND-NEW"]
+        assert [s["severity"] for s in new] == ["CRITICAL"]
+        assert ECO in new[0]["correlation_ids"]
+        requisitions = [t for t in triggers if t["item"] == "WIND-NEW" and t["plant"] == plant
+                        and t["type"] == "CREATE_REQUISITION"]
+        assert requisitions and all(ECO in t["correlation_ids"] for t in requisitions)
+        assert all(t["supplier"] == "COIL-AG" for t in requisitions)
+    excess = {t["plant"]: t for t in triggers if t["type"] == "DISPOSITION_EXCESS"}
+    assert set(excess) == set(PLANTS)
+    assert {t["item"] for t in excess.values()} == {"WIND-OLD"}
+    # DE01: 140 on hand - 5 issued = 135; still needed: MO-DE01-1 (20 - 5 issued) and the
+    # MOTOR-20 proposals released before the ECO date (19 + 20): 135 - 15 - 39 = 81.
+    # US01: 95 - 5 = 90; 15 for MO-US01-1 and 2 + 30 + 20 for proposals: 90 - 15 - 52 = 23.
+    assert excess["DE01"]["qty"] == 81
+    assert excess["US01"]["qty"] == 23
+    assert all(t["correlation_ids"] == [ECO] for t in excess.values())
+    cancels = {(t["plant"], t["reference"]) for t in triggers if t["type"] == "CANCEL"}
+    assert cancels == {("DE01", "PO-DE01-9/10"), ("US01", "PO-US01-9/10")}
+
+
+def test_phantom_kit_is_blown_through_to_its_screws(tmp_path):
+    out = tmp_path / "out"
+    run_replay(write_events(tmp_path / "in.jsonl", scenario_events(TODAY)), out, TODAY)
+    items = {r["item"] for r in live(out, "signals.availability").values()}
+    assert "SCREW-M4" in items
+    kit_demand = [t for t in live(out, "procurement.triggers").values() if t["item"] == "KIT-FAST"]
+    assert kit_demand == []
+
+
+def test_shuffled_swapped_and_resent_input_gives_the_same_triggers_and_shortages(tmp_path):
+    events = [EVENT_TYPES[e["type"]].model_validate({k: v for k, v in e.items() if k != "type"})
+              for e in scenario_events(TODAY)]
+    baseline, shuffled = tmp_path / "a", tmp_path / "b"
+    run_replay(write_events(tmp_path / "a.jsonl", [as_json(e) for e in events]), baseline, TODAY)
+    noisy = perturb(events, seed=11, resend=0.2)
+    assert len(noisy) > len(events)
+    run_replay(write_events(tmp_path / "b.jsonl", [as_json(e) for e in noisy]), shuffled, TODAY)
+    for topic in ("procurement.triggers", "signals.shortages", "signals.availability"):
+        assert live(shuffled, topic) == live(baseline, topic), topic
+    counts = read_counts(shuffled)
+    assert sum(counts.values()) == len(noisy)
+    assert counts["deduplicated"] == len(noisy) - len({e.event_id for e in noisy})
+
+
+def test_each_malformed_line_becomes_one_dead_letter_and_changes_nothing_else(tmp_path):
+    good = [json.dumps(e) for e in scenario_events(TODAY)]
+    bad = [
+        "{not json",
+        "[1, 2, 3]",
+        json.dumps({"type": "Teleport", "event_id": "x"}),
+        json.dumps({**scenario_events(TODAY)[0], "event_id": "bad-lead", "lead_time_days": -3}),
+        json.dumps({**scenario_events(TODAY)[0], "event_id": "bad-time", "event_time": "yesterday"}),
+        json.dumps({"type": "InventoryMovement"}),
+    ]
+    lines = list(good)
+    rng = random.Random(3)
+    positions = {}
+    for text in bad:
+        at = rng.randint(0, len(lines))
+        lines.insert(at, text)
+    for number, text in enumerate(lines, start=1):
+        if text in bad:
+            positions[number] = text
+    clean_out, dirty_out = tmp_path / "clean", tmp_path / "dirty"
+    (tmp_path / "clean.jsonl").write_text("\n".join(good) + "\n")
+    (tmp_path / "dirty.jsonl").write_text("\n".join(lines) + "\n")
+    run_replay(tmp_path / "clean.jsonl", clean_out, TODAY)
+    run_replay(tmp_path / "dirty.jsonl", dirty_out, TODAY)
+    letters = read_changelog(dirty_out / "sync.dlq.jsonl")
+    assert sorted(d["line"] for d in letters.values()) == sorted(positions)
+    for letter in letters.values():
+        assert letter["reason"]
+        assert letter["file"].endswith("dirty.jsonl")
+        assert letter["raw"] == positions[letter["line"]]
+    for topic in ("procurement.triggers", "signals.shortages", "signals.availability"):
+        assert live(dirty_out, topic) == live(clean_out, topic), topic
+    counts = read_counts(dirty_out)
+    assert counts["dead_lettered"] == len(bad)
+    assert sum(counts.values()) == len(lines)
+
+
+def test_two_workers_and_a_second_run_give_the_same_changelogs(tmp_path):
+    source = write_events(tmp_path / "in.jsonl", scenario_events(TODAY))
+    one, again, two = tmp_path / "one", tmp_path / "again", tmp_path / "two"
+    run_replay(source, one, TODAY)
+    run_replay(source, again, TODAY)
+    run_replay(source, two, TODAY, workers=2)
+    assert final_state(again) == final_state(one)
+    assert final_state(two) == final_state(one)
+    assert read_counts(two) == read_counts(one)
+
+
+def test_bytewax_run_with_two_workers_matches_replay(tmp_path):
+    source = write_events(tmp_path / "in.jsonl", scenario_events(TODAY))
+    reference, under_run = tmp_path / "ref", tmp_path / "run"
+    run_replay(source, reference, TODAY)
+    env = {**os.environ, "MFGSYNC_INPUT": str(source), "MFGSYNC_OUTPUT": str(under_run),
+           "MFGSYNC_TODAY": TODAY.isoformat()}
+    subprocess.run([sys.executable, "-m", "bytewax.run", "flows.replay:flow", "-w", "2"],
+                   cwd=ROOT, env=env, check=True, timeout=120)
+    assert final_state(under_run) == final_state(reference)
+
+
+def test_cli_demo_prints_the_eco_trace_and_where_the_files_are(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--output", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert "DISPOSITION_EXCESS" in result.stdout
+    assert f"Trace of {ECO}" in result.stdout
+    assert str((tmp_path / "changelogs").resolve()) in result.stdout
+    assert (tmp_path / "changelogs" / "procurement.triggers.jsonl").exists()
+
+
+def test_cli_replay_reports_a_missing_input_clearly(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "replay", "--input", str(tmp_path / "nope"),
+                             "--output", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr

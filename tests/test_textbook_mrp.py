@@ -1,0 +1,79 @@
+"""A textbook MRP record, computed by hand, replayed through `mfgsync replay --bucket week`.
+
+Planning date Monday 2026-01-05 is the start of week 1. Product A (MAKE, lead time 1 week,
+20 on hand, lot-for-lot) is made of 2 B (BUY, 2 weeks, 30 on hand, fixed lots of 60, a PO of
+20 due in week 2), 3 C (MAKE, 1 week, 50 on hand, safety stock 20, minimum lot 100 in
+multiples of 25) and 1 D; C is made of 1 D (BUY, 2 weeks, 10 on hand, lot-for-lot), so D sits
+at low-level code 2 and collects demand from two levels.
+
+A: gross 30 (wk3), 40 (wk5), 30 (wk7): receipts 10 / 40 / 30 in wk3 / 5 / 7, released wk2 / 4 / 6.
+B: gross 2 x A releases = 20 (wk2), 80 (wk4), 60 (wk6); PAB 30 + 20 - 20 = 30 in wk2, then
+   30 - 80 < 0 -> 60 in wk4 (PAB 10), 10 - 60 < 0 -> 60 in wk6: released wk2 and wk4.
+C: gross 30 (wk2), 120 (wk4), 90 (wk6); PAB 20 in wk2 (not below 20), wk4 needs 120 -> 125
+   (PAB 25), wk6 needs 85 -> 100 (PAB 35): released wk3 and wk5.
+D: gross A 10 (wk2), 40 (wk4), 30 (wk6) plus C 125 (wk3), 100 (wk5); 10 on hand covers wk2:
+   receipts 125 / 40 / 100 / 30 in wk3 / 4 / 5 / 6, released wk1 / 2 / 3 / 4.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from flows.replay import read_changelog
+
+MONDAY = date(2026, 1, 5)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def week(n: int, weekday: int = 0) -> str:
+    return (MONDAY + timedelta(weeks=n - 1, days=weekday)).isoformat()
+
+
+def events() -> list[dict]:
+    out: list[dict] = []
+
+    def add(type_name: str, **fields) -> None:
+        out.append({"type": type_name, "event_id": f"tb-{len(out)}", "source": "ERP", "source_seq": 1,
+                    "event_time": "2026-01-04T12:00:00Z", "plant": "TB", **fields})
+
+    add("ItemPlanningParams", item="A", make_or_buy="MAKE", lead_time_days=7)
+    add("ItemPlanningParams", item="B", make_or_buy="BUY", lead_time_days=14,
+        lot_size_rule="FIXED_QTY", lot_size_qty=60)
+    add("ItemPlanningParams", item="C", make_or_buy="MAKE", lead_time_days=7, safety_stock=20,
+        lot_size_rule="MIN_QTY", lot_size_qty=100, lot_size_multiple=25)
+    add("ItemPlanningParams", item="D", make_or_buy="BUY", lead_time_days=14)
+    add("BomRevisionReleased", parent_item="A", revision="1", effective_from="2025-01-01",
+        lines=[{"component": "B", "qty_per": 2}, {"component": "C", "qty_per": 3}, {"component": "D", "qty_per": 1}])
+    add("BomRevisionReleased", parent_item="C", revision="1", effective_from="2025-01-01",
+        lines=[{"component": "D", "qty_per": 1}])
+    for n, (item, qty) in enumerate((("A", 20), ("B", 30), ("C", 50), ("D", 10))):
+        add("InventorySnapshot", item=item, unrestricted=qty, as_of_seq=0)
+    # Requirements fall on different weekdays: only the week matters.
+    for n, (wk, qty) in enumerate(((3, 30), (5, 40), (7, 30))):
+        add("DemandChanged", demand_id=f"SO-{n}", item="A", qty=qty, due_date=week(wk, n), status="OPEN")
+    add("PurchaseOrderChanged", po_id="PO-1", line=1, item="B", supplier="S", qty_ordered=20,
+        need_date=week(2, 3), status="OPEN")
+    return out
+
+
+def test_planned_order_releases_match_the_hand_computed_record(tmp_path):
+    source = tmp_path / "textbook.jsonl"
+    source.write_text("".join(json.dumps(e) + "\n" for e in events()))
+    subprocess.run([sys.executable, "-m", "flows.cli", "replay", "--input", str(source), "--output",
+                    str(tmp_path / "out"), "--bucket", "week", "--today", MONDAY.isoformat()],
+                   cwd=ROOT, check=True, timeout=120, capture_output=True)
+    releases: dict[str, dict[int, float]] = {}
+    for t in read_changelog(tmp_path / "out" / "procurement.triggers.jsonl").values():
+        if t["state"] != "WITHDRAWN" and t["type"] in ("CREATE_REQUISITION", "CREATE_PRODUCTION_PROPOSAL"):
+            wk = (date.fromisoformat(t["release_date"]) - MONDAY).days // 7 + 1
+            releases.setdefault(t["item"], {})[wk] = releases.get(t["item"], {}).get(wk, 0) + t["qty"]
+    assert releases == {
+        "A": {2: 10, 4: 40, 6: 30},
+        "B": {2: 60, 4: 60},
+        "C": {3: 125, 5: 100},
+        "D": {1: 125, 2: 40, 3: 100, 4: 30},
+    }
