@@ -74,9 +74,7 @@ class JsonlSource(FixedPartitionedSource[RawRecord, tuple[int, int]]):
     def list_parts(self) -> list[str]:
         return list(self._files)
 
-    def build_part(
-        self, step_id: str, for_part: str, resume_state: tuple[int, int] | None
-    ) -> _LinePartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: tuple[int, int] | None) -> _LinePartition:
         return _LinePartition(self._files[for_part], resume_state)
 
 

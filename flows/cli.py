@@ -115,7 +115,9 @@ def _live(changelog: dict[str, dict[str, Any]], closed: str) -> list[dict[str, A
 
 def _counts_line(counts: Counter[str]) -> str:
     read = sum(counts.values())
-    parts = ", ".join(f"{k} {counts.get(k, 0)}" for k in ("applied", "deduplicated", "superseded", "dead_lettered"))
+    parts = ", ".join(
+        f"{k} {counts.get(k, 0)}" for k in ("applied", "deduplicated", "superseded", "dead_lettered")
+    )
     return f"read {read} = {parts}"
 
 

@@ -1,5 +1,7 @@
-"""The mfgsync dataflow: decode -> guard (per sequencing key) -> inventory (per item@plant)
--> planning (per plant) -> changelog outputs, with every input counted in one outcome.
+"""The mfgsync dataflow, wired from the operators.
+
+Decode -> guard (per sequencing key) -> inventory (per item@plant) -> planning (per plant)
+-> changelog outputs, with every input counted in exactly one outcome.
 
 Only wiring lives here. Each stateful step is a thin bytewax `StatefulLogic` that delegates
 to an operator from `operators/` and snapshots its plain state for recovery.
@@ -162,7 +164,9 @@ class InventoryLogic(StatefulLogic[Event, InventoryOut, tuple[InventoryPosition,
             if value.movement_type == "ISSUE" and value.reference:
                 # What was issued to an order is a fact for netting even when the stock
                 # effect is already inside a snapshot.
-                out.append(ComponentIssued(value.plant, value.item, value.reference, value.qty, value.event_id))
+                out.append(
+                    ComponentIssued(value.plant, value.item, value.reference, value.qty, value.event_id)
+                )
         else:
             applied, exceptions = self.position.apply_snapshot(value, self.config.reconcile_tolerance)
         if applied:
@@ -223,8 +227,13 @@ class FlowStreams:
     verdicts: Stream[Verdict | DeadLetter]
 
 
-def build_core(flow: Dataflow, raw: Stream[RawRecord] | Stream[Event | DeadLetter],
-               config: FlowConfig, *, decoded: bool = False) -> FlowStreams:
+def build_core(
+    flow: Dataflow,
+    raw: Stream[RawRecord] | Stream[Event | DeadLetter],
+    config: FlowConfig,
+    *,
+    decoded: bool = False,
+) -> FlowStreams:
     """Wire decode, guard, inventory and planning onto `raw`; return the output streams."""
     items: Stream[Any] = raw if decoded else op.map("decode", raw, decode_event)
     split = op.branch("valid", items, lambda x: isinstance(x, Event))
@@ -233,7 +242,9 @@ def build_core(flow: Dataflow, raw: Stream[RawRecord] | Stream[Event | DeadLette
 
     keyed = op.key_on("guard_key", events, lambda e: e.guard_key())
     guarded = op.stateful("guard", keyed, _guard_builder(config))
-    guard_out = op.branch("guard_verdict", op.key_rm("guard_unkey", guarded), lambda x: isinstance(x, Verdict))
+    guard_out = op.branch(
+        "guard_verdict", op.key_rm("guard_unkey", guarded), lambda x: isinstance(x, Verdict)
+    )
     verdicts: Stream[Verdict] = guard_out.trues
     guard_exceptions: Stream[SyncException] = guard_out.falses
 
@@ -252,7 +263,9 @@ def build_core(flow: Dataflow, raw: Stream[RawRecord] | Stream[Event | DeadLette
             lambda resume: InventoryLogic(*(resume or (InventoryPosition(plant="", item=""), [])), config),
         ),
     )
-    inv_facts = op.branch("inventory_fact", inventory, lambda x: isinstance(x, PositionChanged | ComponentIssued))
+    inv_facts = op.branch(
+        "inventory_fact", inventory, lambda x: isinstance(x, PositionChanged | ComponentIssued)
+    )
     inv_rest = op.branch("inventory_verdict", inv_facts.falses, lambda x: isinstance(x, Verdict))
 
     planning_events = stock_split.falses
@@ -277,7 +290,10 @@ def count_outcomes(verdicts: Stream[Verdict | DeadLetter]) -> Stream[tuple[str, 
     return op.map(
         "outcome_record",
         counted,
-        lambda kc: (COUNTS_TOPIC, OutcomeCount(topic=kc[0].split("|")[0], outcome=kc[0].split("|")[1], count=kc[1])),
+        lambda kc: (
+            COUNTS_TOPIC,
+            OutcomeCount(topic=kc[0].split("|")[0], outcome=kc[0].split("|")[1], count=kc[1]),
+        ),
     )
 
 

@@ -12,7 +12,7 @@ import json
 import math
 import os
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +35,7 @@ def replay_flow(
     """The replay dataflow: files in, one changelog file per topic out."""
     config = FlowConfig(
         bucket=bucket,
-        today=today or date.today(),
+        today=today or datetime.now(UTC).date(),
         plan_on="eof",
         wait_s=math.inf,
     )

@@ -1,5 +1,6 @@
-"""BOM revisions of one plant: effectivity, explosion through phantoms, low-level codes,
-cycles and phased-out components (SPEC 5).
+"""BOM revisions of one plant (SPEC 5).
+
+Effectivity, explosion through phantoms, low-level codes, cycles and engineering changes.
 
 Rules, as the code applies them:
 - Effectivity: for a date d the effective revision of a parent is the one with the latest
@@ -63,14 +64,9 @@ class BomBook:
             for line in previous.lines:
                 if line.component not in kept:
                     self.dropped[line.component] = revision
-        for rev, present in ((previous, False), (revision, True)):
-            for line in rev.lines if rev is not None else ():
-                if line.phantom:
-                    users = self.phantom_users.setdefault(line.component, set())
-                    if present:
-                        users.add((rev.parent_item, rev.revision))
-                    else:
-                        users.discard((rev.parent_item, rev.revision))
+        if previous is not None:
+            self._index_phantoms(previous, present=False)
+        self._index_phantoms(revision, present=True)
         affected = {revision.parent_item}
         for rev in by_rev.values():
             affected.update(line.component for line in rev.lines)
@@ -84,6 +80,15 @@ class BomBook:
                     affected.add(user)
                     stack.append(user)
         return affected
+
+    def _index_phantoms(self, rev: BomRevisionReleased, present: bool) -> None:
+        for line in rev.lines:
+            if line.phantom:
+                users = self.phantom_users.setdefault(line.component, set())
+                if present:
+                    users.add((rev.parent_item, rev.revision))
+                else:
+                    users.discard((rev.parent_item, rev.revision))
 
     def has_bom(self, item: str) -> bool:
         """True when the item has any revision at this plant."""
@@ -114,8 +119,9 @@ class BomBook:
         cyclic = self._derive().cyclic_edges
         out: list[ExplodedLine] = []
 
-        def walk(rev: BomRevisionReleased, factor: float, ids: tuple[str, ...],
-                 corrs: tuple[str, ...], depth: int) -> None:
+        def walk(
+            rev: BomRevisionReleased, factor: float, ids: tuple[str, ...], corrs: tuple[str, ...], depth: int
+        ) -> None:
             for line in rev.lines:
                 if (rev.parent_item, line.component) in cyclic:
                     continue
@@ -123,7 +129,7 @@ class BomBook:
                 if line.phantom and depth < MAX_PHANTOM_DEPTH:
                     inner = self.effective(line.component, day)
                     if inner is not None:
-                        walk(inner, qty, ids + (inner.event_id,), corrs + _corrs(inner), depth + 1)
+                        walk(inner, qty, (*ids, inner.event_id), corrs + _corrs(inner), depth + 1)
                         continue
                 out.append(ExplodedLine(line.component, qty, ids, corrs))
 

@@ -58,10 +58,15 @@ class Changelog(Generic[R]):
     def _same(self, before: R, record: R) -> bool:
         if self.opened is None:
             return before == record
-        return self._with_state(record, getattr(before, "state")) == before
+        return self._with_state(record, _state(before)) == before
 
     @staticmethod
     def _with_state(record: R, state: str | None) -> R:
-        if state is None or getattr(record, "state") == state:
+        if state is None or _state(record) == state:
             return record
         return record.model_copy(update={"state": state})
+
+
+def _state(record: OutputRecord) -> str | None:
+    value = record.__dict__.get("state")
+    return value if isinstance(value, str) else None

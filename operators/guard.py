@@ -7,7 +7,7 @@ ADMITTED (applied downstream, possibly late) or SUPERSEDED (a stale state versio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from operators.dedup import DedupWindow
 from operators.sequencer import Released, Sequencer
@@ -15,7 +15,7 @@ from schemas.events import Event
 from schemas.outputs import SyncException
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """Terminal outcomes of an input record; read = the sum of all of them."""
 
     APPLIED = "applied"
@@ -74,7 +74,4 @@ class IngestGuard:
 
 
 def _verdicts(released: list[Released]) -> list[Verdict]:
-    return [
-        Verdict(r.event, Outcome.SUPERSEDED if r.superseded else Outcome.APPLIED)
-        for r in released
-    ]
+    return [Verdict(r.event, Outcome.SUPERSEDED if r.superseded else Outcome.APPLIED) for r in released]

@@ -102,9 +102,7 @@ class InventoryPosition:
     buckets: Buckets = ZERO
     first_movement_seq: int | None = None
     rebased_seq: int | None = None
-    history: deque[tuple[int, Buckets]] = field(
-        default_factory=lambda: deque(maxlen=HISTORY_LIMIT)
-    )
+    history: deque[tuple[int, Buckets]] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
     negative_since: dict[str, datetime] = field(default_factory=dict)
     discrepancy_since: datetime | None = None
 
@@ -230,7 +228,9 @@ class InventoryPosition:
         return exceptions
 
 
-def wms_order(events: list[InventoryMovement | InventorySnapshot]) -> list[InventoryMovement | InventorySnapshot]:
+def wms_order(
+    events: list[InventoryMovement | InventorySnapshot],
+) -> list[InventoryMovement | InventorySnapshot]:
     """Stock events of one item@plant in the order the WMS produced them.
 
     Movements by `source_seq`; each snapshot right after the movement its `as_of_seq` names

@@ -1,5 +1,7 @@
-"""Netting of one item: projected available balance, planned orders, shortage and
-rescheduling messages (SPEC 5). A pure function of its inputs: `net_item`.
+"""Netting of one item, as a pure function of its inputs: `net_item` (SPEC 5).
+
+It gives the projected available balance, planned orders, the shortage and rescheduling
+messages.
 
 Rules, as the code applies them (dates are bucket start dates):
 - Requirements and scheduled receipts dated before today's bucket count in today's bucket.
@@ -239,12 +241,7 @@ def _covered(
 ) -> list[Requirement]:
     """Requirements from a planned order's bucket up to the next planned order's."""
     until = planned[j + 1][0] if j + 1 < len(planned) else None
-    return [
-        r
-        for rb, reqs in by_bucket.items()
-        if rb >= b and (until is None or rb < until)
-        for r in reqs
-    ]
+    return [r for rb, reqs in by_bucket.items() if rb >= b and (until is None or rb < until) for r in reqs]
 
 
 def _planned_order(

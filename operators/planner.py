@@ -24,6 +24,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TypeVar
 
 from operators.bom import BomBook, ExplodedLine
 from operators.calendar import BucketCalendar, BucketSize
@@ -58,6 +59,7 @@ from schemas.outputs import (
 )
 
 PlanningFact = Event | PositionChanged | ComponentIssued
+K = TypeVar("K")
 PoLineKey = tuple[str, int]
 OPEN_ORDER = ("PLANNED", "RELEASED")
 BOM_SCOPE = "|bom|"
@@ -106,9 +108,7 @@ class PlantPlanner:
         default_factory=lambda: Changelog("RAISED", "UPDATED", "RESOLVED")
     )
     availability: Changelog[AvailabilityRecord] = field(default_factory=Changelog)
-    exceptions: Changelog[SyncException] = field(
-        default_factory=lambda: Changelog("OPEN", "OPEN", "CLOSED")
-    )
+    exceptions: Changelog[SyncException] = field(default_factory=lambda: Changelog("OPEN", "OPEN", "CLOSED"))
 
     # ----------------------------------------------------------------- facts in
 
@@ -118,8 +118,8 @@ class PlantPlanner:
             self.positions[fact.item] = fact.position
             self.dirty.add(fact.item)
         elif isinstance(fact, ComponentIssued):
-            key = (fact.order_id, fact.item)
-            self.issued[key] = self.issued.get(key, 0.0) + fact.qty
+            issued_key = (fact.order_id, fact.item)
+            self.issued[issued_key] = self.issued.get(issued_key, 0.0) + fact.qty
             order = self.production_orders.get(fact.order_id)
             if order is not None:
                 self.dirty.add(order.item)
@@ -176,11 +176,10 @@ class PlantPlanner:
             self.first_seen[item] = event_time
 
     @staticmethod
-    def _reindex(index: dict[str, set[str]] | dict[str, set[PoLineKey]],
-                 old_item: str | None, new_item: str, key: object) -> None:
+    def _reindex(index: dict[str, set[K]], old_item: str | None, new_item: str, key: K) -> None:
         if old_item is not None and old_item != new_item:
-            index.get(old_item, set()).discard(key)  # type: ignore[arg-type]
-        index.setdefault(new_item, set()).add(key)  # type: ignore[arg-type]
+            index.get(old_item, set()).discard(key)
+        index.setdefault(new_item, set()).add(key)
 
     # ---------------------------------------------------------------- planning
 
@@ -235,11 +234,15 @@ class PlantPlanner:
         self.plans[item] = plan
         phased_out = self.bom.phased_out().get(item)
         phased_in = self.bom.phased_in().get(item)
-        out.extend(self.triggers.update(
-            item, item_triggers(self.plant, item, plan, settings, today, phased_out, phased_in)
-        ))
+        out.extend(
+            self.triggers.update(
+                item, item_triggers(self.plant, item, plan, settings, today, phased_out, phased_in)
+            )
+        )
         out.extend(self.shortages.update(item, item_shortage(self.plant, item, plan, phased_in)))
-        out.extend(self.availability.update(item, item_availability(self.plant, item, plan, settings, position)))
+        out.extend(
+            self.availability.update(item, item_availability(self.plant, item, plan, settings, position))
+        )
         out.extend(self.exceptions.update(item, self._unknown_item(item)))
         return self._update_contributions(item, plan, settings)
 
@@ -293,7 +296,9 @@ class PlantPlanner:
         for key in sorted(self.po_lines_of.get(item, ())):
             line = self.po_lines[key]
             if line.item == item:
-                out.extend(self._po_line_receipts(line, self.confirmations.get(key), self.received.get(key, 0.0)))
+                out.extend(
+                    self._po_line_receipts(line, self.confirmations.get(key), self.received.get(key, 0.0))
+                )
         return out
 
     @staticmethod
@@ -351,16 +356,27 @@ class PlantPlanner:
                 qty = line.qty_per * remaining - self.issued.get((order.order_id, line.component), 0.0)
                 if qty > EPS:
                     asks.setdefault(line.component, []).append(
-                        _dependent(line, order.start_date, qty, order.order_id,
-                                   (order.event_id,), (order.correlation_id,) if order.correlation_id else ())
+                        _dependent(
+                            line,
+                            order.start_date,
+                            qty,
+                            order.order_id,
+                            (order.event_id,),
+                            (order.correlation_id,) if order.correlation_id else (),
+                        )
                     )
         if settings.make:
             for planned in plan.planned_orders:
                 for line in self.bom.explode(parent, planned.release_date):
                     asks.setdefault(line.component, []).append(
-                        _dependent(line, planned.release_date, line.qty_per * planned.qty,
-                                   f"planned:{parent}:{planned.need_date.isoformat()}",
-                                   planned.cause_ids, planned.correlation_ids)
+                        _dependent(
+                            line,
+                            planned.release_date,
+                            line.qty_per * planned.qty,
+                            f"planned:{parent}:{planned.need_date.isoformat()}",
+                            planned.cause_ids,
+                            planned.correlation_ids,
+                        )
                     )
         new = {c: tuple(sorted(reqs, key=_req_order)) for c, reqs in asks.items()}
         old = self.contributions.get(parent, {})
@@ -424,7 +440,8 @@ class PlantPlanner:
     def po_lines_awaiting_confirmation(self) -> int:
         """Open PO lines the supplier has not confirmed yet."""
         return sum(
-            1 for key, line in self.po_lines.items()
+            1
+            for key, line in self.po_lines.items()
             if line.status == "OPEN" and key not in self.confirmations
         )
 

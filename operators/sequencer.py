@@ -81,9 +81,7 @@ class Sequencer:
     buffered_at: dict[int, float] = field(default_factory=dict)
     open_gaps: dict[str, tuple[int, int, int, datetime]] = field(default_factory=dict)
 
-    def offer(
-        self, event: Event, now_s: float
-    ) -> tuple[list[Released], list[SyncException]]:
+    def offer(self, event: Event, now_s: float) -> tuple[list[Released], list[SyncException]]:
         """Take one event; return the events released by it, in order, and any exceptions."""
         seq = event.source_seq
         if self.last_seq is None:

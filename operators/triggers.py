@@ -1,5 +1,7 @@
-"""Records a netted item publishes: procurement triggers, its shortage signal and its
-availability (SPEC 5 and 10). Pure construction; `Changelog` decides what is emitted.
+"""Records a netted item publishes (SPEC 5 and 10).
+
+Procurement triggers, its shortage signal and its availability. Pure construction;
+`Changelog` decides what is emitted.
 
 Trigger ids are stable so re-planning the same inputs gives the same ids:
 - planned orders: `CREATE_REQUISITION|plant|item|need_date` (a BUY item) or

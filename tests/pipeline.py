@@ -80,7 +80,9 @@ class Pipeline:
             if isinstance(event, InventoryMovement):
                 applied, exceptions = position.apply_movement(event)
                 if event.movement_type == "ISSUE" and event.reference:
-                    self._plan(ComponentIssued(event.plant, event.item, event.reference, event.qty, event.event_id))
+                    self._plan(
+                        ComponentIssued(event.plant, event.item, event.reference, event.qty, event.event_id)
+                    )
             else:
                 applied, exceptions = position.apply_snapshot(event)
             self._emit(exceptions)
@@ -95,7 +97,8 @@ class Pipeline:
         planner = self.planners.get(fact.plant)
         if planner is None:
             planner = self.planners[fact.plant] = PlantPlanner(
-                fact.plant, PlannerConfig(bucket=self.bucket)  # type: ignore[arg-type]
+                fact.plant,
+                PlannerConfig(bucket=self.bucket),  # type: ignore[arg-type]
             )
         planner.apply(fact)
         if self.plan_each:

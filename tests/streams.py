@@ -17,8 +17,18 @@ from schemas.events import EVENT_TYPES, Event
 
 TODAY = date(2026, 3, 2)
 LOT_RULES = ("LOT_FOR_LOT", "FIXED_QTY", "MIN_QTY", "PERIODS_OF_SUPPLY")
-MOVES = ("RECEIPT", "ISSUE", "ADJUSTMENT", "QC_HOLD", "QC_RELEASE", "ALLOCATE", "DEALLOCATE",
-         "SHIP_IN_TRANSIT", "RECEIVE_IN_TRANSIT", "TRANSFER_OUT")
+MOVES = (
+    "RECEIPT",
+    "ISSUE",
+    "ADJUSTMENT",
+    "QC_HOLD",
+    "QC_RELEASE",
+    "ALLOCATE",
+    "DEALLOCATE",
+    "SHIP_IN_TRANSIT",
+    "RECEIVE_IN_TRANSIT",
+    "TRANSFER_OUT",
+)
 
 
 class StreamBuilder:
@@ -35,14 +45,16 @@ class StreamBuilder:
         probe = cls.model_construct(plant=plant, source="ERP", **fields)
         key = f"{cls.TOPIC}|{plant}|{probe.sequencing_key()}"
         self.seq[key] = self.seq.get(key, 0) + 1
-        event = cls.model_validate({
-            "event_id": f"ev-{len(self.events) + 1}",
-            "source": "ERP",
-            "source_seq": self.seq[key],
-            "event_time": self.clock,
-            "plant": plant,
-            **fields,
-        })
+        event = cls.model_validate(
+            {
+                "event_id": f"ev-{len(self.events) + 1}",
+                "source": "ERP",
+                "source_seq": self.seq[key],
+                "event_time": self.clock,
+                "plant": plant,
+                **fields,
+            }
+        )
         self.events.append(event)
         return event
 
@@ -60,31 +72,49 @@ def build_stream(seed: int, plants: int = 1, items: int = 6, noise: int = 30) ->
         for i, item in enumerate(names):
             if rng.random() < 0.85:
                 rule = rng.choice(LOT_RULES)
-                b.add("ItemPlanningParams", plant, item=item,
-                      make_or_buy="MAKE" if i < items // 2 and rng.random() < 0.8 else "BUY",
-                      lead_time_days=rng.choice((0, 3, 7, 14)), safety_stock=rng.choice((0, 0, 5)),
-                      lot_size_rule=rule, lot_size_qty=rng.choice((10, 25)) if rule in ("FIXED_QTY", "MIN_QTY") else 0,
-                      lot_size_multiple=rng.choice((None, 5)) if rule == "MIN_QTY" else None,
-                      lot_size_periods=rng.choice((2, 7)) if rule == "PERIODS_OF_SUPPLY" else None)
+                b.add(
+                    "ItemPlanningParams",
+                    plant,
+                    item=item,
+                    make_or_buy="MAKE" if i < items // 2 and rng.random() < 0.8 else "BUY",
+                    lead_time_days=rng.choice((0, 3, 7, 14)),
+                    safety_stock=rng.choice((0, 0, 5)),
+                    lot_size_rule=rule,
+                    lot_size_qty=rng.choice((10, 25)) if rule in ("FIXED_QTY", "MIN_QTY") else 0,
+                    lot_size_multiple=rng.choice((None, 5)) if rule == "MIN_QTY" else None,
+                    lot_size_periods=rng.choice((2, 7)) if rule == "PERIODS_OF_SUPPLY" else None,
+                )
         for i, parent in enumerate(names[: items - 1]):
             for rev_no in range(rng.choice((1, 1, 2))):
-                below = names[i + 1:]
+                below = names[i + 1 :]
                 chosen = rng.sample(below, k=min(len(below), rng.randint(1, 3)))
                 if rng.random() < 0.05:
                     chosen.append(names[rng.randint(0, i)])  # a cycle back up the tree
-                lines = [{"component": c, "qty_per": rng.choice((1, 2, 0.5)), "uom": "EA",
-                          "scrap_pct": rng.choice((0, 0, 10)), "phantom": rng.random() < 0.15}
-                         for c in dict.fromkeys(chosen)]
+                lines = [
+                    {
+                        "component": c,
+                        "qty_per": rng.choice((1, 2, 0.5)),
+                        "uom": "EA",
+                        "scrap_pct": rng.choice((0, 0, 10)),
+                        "phantom": rng.random() < 0.15,
+                    }
+                    for c in dict.fromkeys(chosen)
+                ]
                 start = -60 if rev_no == 0 else rng.randint(1, 20)
-                b.add("BomRevisionReleased", plant, parent_item=parent, revision=f"R{rev_no}",
-                      effective_from=TODAY + timedelta(days=start), eco_number=f"ECO-{seed}-{i}-{rev_no}",
-                      lines=lines)
+                b.add(
+                    "BomRevisionReleased",
+                    plant,
+                    parent_item=parent,
+                    revision=f"R{rev_no}",
+                    effective_from=TODAY + timedelta(days=start),
+                    eco_number=f"ECO-{seed}-{i}-{rev_no}",
+                    lines=lines,
+                )
         for item in names:
             if rng.random() < 0.7:
-                b.add("InventorySnapshot", plant, item=item, unrestricted=rng.randint(0, 60),
-                      as_of_seq=0)
+                b.add("InventorySnapshot", plant, item=item, unrestricted=rng.randint(0, 60), as_of_seq=0)
         orders: list[str] = []
-        for n in range(noise):
+        for _ in range(noise):
             kind = rng.random()
             item = rng.choice(names)
             if kind < 0.35:
@@ -93,31 +123,67 @@ def build_stream(seed: int, plants: int = 1, items: int = 6, noise: int = 30) ->
                 ref = rng.choice(orders) if move == "ISSUE" and orders and rng.random() < 0.5 else None
                 b.add("InventoryMovement", plant, item=item, movement_type=move, qty=qty, reference=ref)
             elif kind < 0.5:
-                b.add("DemandChanged", plant, demand_id=f"D{rng.randint(1, 6)}", item=item,
-                      qty=rng.randint(0, 40), due_date=_day(rng), status=rng.choice(("OPEN", "OPEN", "CLOSED")))
+                b.add(
+                    "DemandChanged",
+                    plant,
+                    demand_id=f"D{rng.randint(1, 6)}",
+                    item=item,
+                    qty=rng.randint(0, 40),
+                    due_date=_day(rng),
+                    status=rng.choice(("OPEN", "OPEN", "CLOSED")),
+                )
             elif kind < 0.65:
                 order = f"MO{rng.randint(1, 4)}"
                 orders.append(order)
                 start = _day(rng, -3, 30)
                 qty = rng.randint(1, 30)
-                b.add("ProductionOrderChanged", plant, order_id=order, item=rng.choice(names[: items - 1]),
-                      qty=qty, qty_completed=rng.randint(0, qty), start_date=start,
-                      due_date=start + timedelta(days=rng.randint(0, 10)),
-                      status=rng.choice(("RELEASED", "PLANNED", "COMPLETED")),
-                      bom_revision=rng.choice((None, "R0")))
+                b.add(
+                    "ProductionOrderChanged",
+                    plant,
+                    order_id=order,
+                    item=rng.choice(names[: items - 1]),
+                    qty=qty,
+                    qty_completed=rng.randint(0, qty),
+                    start_date=start,
+                    due_date=start + timedelta(days=rng.randint(0, 10)),
+                    status=rng.choice(("RELEASED", "PLANNED", "COMPLETED")),
+                    bom_revision=rng.choice((None, "R0")),
+                )
             elif kind < 0.8:
                 line = rng.randint(1, 2)
-                b.add("PurchaseOrderChanged", plant, po_id=f"PO{rng.randint(1, 3)}", line=line, item=item,
-                      supplier="S1", qty_ordered=rng.randint(5, 60), need_date=_day(rng),
-                      status=rng.choice(("OPEN", "OPEN", "CANCELLED")))
+                b.add(
+                    "PurchaseOrderChanged",
+                    plant,
+                    po_id=f"PO{rng.randint(1, 3)}",
+                    line=line,
+                    item=item,
+                    supplier="S1",
+                    qty_ordered=rng.randint(5, 60),
+                    need_date=_day(rng),
+                    status=rng.choice(("OPEN", "OPEN", "CANCELLED")),
+                )
             elif kind < 0.9:
-                b.add("SupplierConfirmation", plant, po_id=f"PO{rng.randint(1, 3)}", line=rng.randint(1, 2),
-                      item=item, status=rng.choice(("ACCEPTED", "PARTIAL", "REJECTED", "RESCHEDULED")),
-                      schedule=[{"qty": rng.randint(1, 30), "date": _day(rng).isoformat()}
-                                for _ in range(rng.randint(0, 2))])
+                b.add(
+                    "SupplierConfirmation",
+                    plant,
+                    po_id=f"PO{rng.randint(1, 3)}",
+                    line=rng.randint(1, 2),
+                    item=item,
+                    status=rng.choice(("ACCEPTED", "PARTIAL", "REJECTED", "RESCHEDULED")),
+                    schedule=[
+                        {"qty": rng.randint(1, 30), "date": _day(rng).isoformat()}
+                        for _ in range(rng.randint(0, 2))
+                    ],
+                )
             else:
-                b.add("GoodsReceipt", plant, po_id=f"PO{rng.randint(1, 3)}", line=rng.randint(1, 2),
-                      item=item, qty=rng.randint(1, 20))
+                b.add(
+                    "GoodsReceipt",
+                    plant,
+                    po_id=f"PO{rng.randint(1, 3)}",
+                    line=rng.randint(1, 2),
+                    item=item,
+                    qty=rng.randint(1, 20),
+                )
     return b.events
 
 

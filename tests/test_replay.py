@@ -17,7 +17,13 @@ from tests.streams import perturb
 
 TODAY = date(2026, 3, 2)
 ROOT = Path(__file__).resolve().parent.parent
-CHANGELOGS = ("procurement.triggers", "signals.shortages", "signals.availability", "sync.exceptions", "sync.dlq")
+CHANGELOGS = (
+    "procurement.triggers",
+    "signals.shortages",
+    "signals.availability",
+    "sync.exceptions",
+    "sync.dlq",
+)
 
 
 def write_events(path: Path, events) -> Path:
@@ -51,8 +57,11 @@ def test_engineering_change_raises_new_component_shortage_and_old_component_exce
         new = [s for s in shortages if s["plant"] == plant and s["item"] == "WIND-NEW"]
         assert [s["severity"] for s in new] == ["CRITICAL"]
         assert ECO in new[0]["correlation_ids"]
-        requisitions = [t for t in triggers if t["item"] == "WIND-NEW" and t["plant"] == plant
-                        and t["type"] == "CREATE_REQUISITION"]
+        requisitions = [
+            t
+            for t in triggers
+            if t["item"] == "WIND-NEW" and t["plant"] == plant and t["type"] == "CREATE_REQUISITION"
+        ]
         assert requisitions and all(ECO in t["correlation_ids"] for t in requisitions)
         assert all(t["supplier"] == "COIL-AG" for t in requisitions)
     excess = {t["plant"]: t for t in triggers if t["type"] == "DISPOSITION_EXCESS"}
@@ -78,8 +87,10 @@ def test_phantom_kit_is_blown_through_to_its_screws(tmp_path):
 
 
 def test_shuffled_swapped_and_resent_input_gives_the_same_triggers_and_shortages(tmp_path):
-    events = [EVENT_TYPES[e["type"]].model_validate({k: v for k, v in e.items() if k != "type"})
-              for e in scenario_events(TODAY)]
+    events = [
+        EVENT_TYPES[e["type"]].model_validate({k: v for k, v in e.items() if k != "type"})
+        for e in scenario_events(TODAY)
+    ]
     baseline, shuffled = tmp_path / "a", tmp_path / "b"
     run_replay(write_events(tmp_path / "a.jsonl", [as_json(e) for e in events]), baseline, TODAY)
     noisy = perturb(events, seed=11, resend=0.2)
@@ -144,16 +155,31 @@ def test_bytewax_run_with_two_workers_matches_replay(tmp_path):
     source = write_events(tmp_path / "in.jsonl", scenario_events(TODAY))
     reference, under_run = tmp_path / "ref", tmp_path / "run"
     run_replay(source, reference, TODAY)
-    env = {**os.environ, "MFGSYNC_INPUT": str(source), "MFGSYNC_OUTPUT": str(under_run),
-           "MFGSYNC_TODAY": TODAY.isoformat()}
-    subprocess.run([sys.executable, "-m", "bytewax.run", "flows.replay:flow", "-w", "2"],
-                   cwd=ROOT, env=env, check=True, timeout=120)
+    env = {
+        **os.environ,
+        "MFGSYNC_INPUT": str(source),
+        "MFGSYNC_OUTPUT": str(under_run),
+        "MFGSYNC_TODAY": TODAY.isoformat(),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "bytewax.run", "flows.replay:flow", "-w", "2"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     assert final_state(under_run) == final_state(reference)
 
 
 def test_cli_demo_prints_the_eco_trace_and_where_the_files_are(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--output", str(tmp_path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "demo", "--output", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert "DISPOSITION_EXCESS" in result.stdout
     assert f"Trace of {ECO}" in result.stdout
     assert str((tmp_path / "changelogs").resolve()) in result.stdout
@@ -161,8 +187,21 @@ def test_cli_demo_prints_the_eco_trace_and_where_the_files_are(tmp_path):
 
 
 def test_cli_replay_reports_a_missing_input_clearly(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "replay", "--input", str(tmp_path / "nope"),
-                             "--output", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "replay",
+            "--input",
+            str(tmp_path / "nope"),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "does not exist" in result.stderr

@@ -37,35 +37,97 @@ def events() -> list[dict]:
     out: list[dict] = []
 
     def add(type_name: str, **fields) -> None:
-        out.append({"type": type_name, "event_id": f"tb-{len(out)}", "source": "ERP", "source_seq": 1,
-                    "event_time": "2026-01-04T12:00:00Z", "plant": "TB", **fields})
+        out.append(
+            {
+                "type": type_name,
+                "event_id": f"tb-{len(out)}",
+                "source": "ERP",
+                "source_seq": 1,
+                "event_time": "2026-01-04T12:00:00Z",
+                "plant": "TB",
+                **fields,
+            }
+        )
 
     add("ItemPlanningParams", item="A", make_or_buy="MAKE", lead_time_days=7)
-    add("ItemPlanningParams", item="B", make_or_buy="BUY", lead_time_days=14,
-        lot_size_rule="FIXED_QTY", lot_size_qty=60)
-    add("ItemPlanningParams", item="C", make_or_buy="MAKE", lead_time_days=7, safety_stock=20,
-        lot_size_rule="MIN_QTY", lot_size_qty=100, lot_size_multiple=25)
+    add(
+        "ItemPlanningParams",
+        item="B",
+        make_or_buy="BUY",
+        lead_time_days=14,
+        lot_size_rule="FIXED_QTY",
+        lot_size_qty=60,
+    )
+    add(
+        "ItemPlanningParams",
+        item="C",
+        make_or_buy="MAKE",
+        lead_time_days=7,
+        safety_stock=20,
+        lot_size_rule="MIN_QTY",
+        lot_size_qty=100,
+        lot_size_multiple=25,
+    )
     add("ItemPlanningParams", item="D", make_or_buy="BUY", lead_time_days=14)
-    add("BomRevisionReleased", parent_item="A", revision="1", effective_from="2025-01-01",
-        lines=[{"component": "B", "qty_per": 2}, {"component": "C", "qty_per": 3}, {"component": "D", "qty_per": 1}])
-    add("BomRevisionReleased", parent_item="C", revision="1", effective_from="2025-01-01",
-        lines=[{"component": "D", "qty_per": 1}])
-    for n, (item, qty) in enumerate((("A", 20), ("B", 30), ("C", 50), ("D", 10))):
+    add(
+        "BomRevisionReleased",
+        parent_item="A",
+        revision="1",
+        effective_from="2025-01-01",
+        lines=[
+            {"component": "B", "qty_per": 2},
+            {"component": "C", "qty_per": 3},
+            {"component": "D", "qty_per": 1},
+        ],
+    )
+    add(
+        "BomRevisionReleased",
+        parent_item="C",
+        revision="1",
+        effective_from="2025-01-01",
+        lines=[{"component": "D", "qty_per": 1}],
+    )
+    for item, qty in (("A", 20), ("B", 30), ("C", 50), ("D", 10)):
         add("InventorySnapshot", item=item, unrestricted=qty, as_of_seq=0)
     # Requirements fall on different weekdays: only the week matters.
     for n, (wk, qty) in enumerate(((3, 30), (5, 40), (7, 30))):
         add("DemandChanged", demand_id=f"SO-{n}", item="A", qty=qty, due_date=week(wk, n), status="OPEN")
-    add("PurchaseOrderChanged", po_id="PO-1", line=1, item="B", supplier="S", qty_ordered=20,
-        need_date=week(2, 3), status="OPEN")
+    add(
+        "PurchaseOrderChanged",
+        po_id="PO-1",
+        line=1,
+        item="B",
+        supplier="S",
+        qty_ordered=20,
+        need_date=week(2, 3),
+        status="OPEN",
+    )
     return out
 
 
 def test_planned_order_releases_match_the_hand_computed_record(tmp_path):
     source = tmp_path / "textbook.jsonl"
     source.write_text("".join(json.dumps(e) + "\n" for e in events()))
-    subprocess.run([sys.executable, "-m", "flows.cli", "replay", "--input", str(source), "--output",
-                    str(tmp_path / "out"), "--bucket", "week", "--today", MONDAY.isoformat()],
-                   cwd=ROOT, check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "replay",
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "out"),
+            "--bucket",
+            "week",
+            "--today",
+            MONDAY.isoformat(),
+        ],
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     releases: dict[str, dict[int, float]] = {}
     for t in read_changelog(tmp_path / "out" / "procurement.triggers.jsonl").values():
         if t["state"] != "WITHDRAWN" and t["type"] in ("CREATE_REQUISITION", "CREATE_PRODUCTION_PROPOSAL"):

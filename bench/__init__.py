@@ -1,0 +1,1 @@
+"""Benchmarks: throughput, latency and planning scale. Separate from tests; see bench/README.md."""
