@@ -37,6 +37,9 @@ def decode_event(raw: RawRecord, expected_topic: str | None = None) -> Event | D
         return dead_letter(raw, "INVALID_JSON", f"not valid JSON: {exc}")
     if not isinstance(data, dict):
         return dead_letter(raw, "INVALID_JSON", "a JSON object is expected")
+    if b"\\u" in raw.value and _has_lone_surrogate(data):
+        # JSON escapes can spell half a UTF-16 pair, which no output encoding can carry.
+        return dead_letter(raw, "INVALID_JSON", "string with a lone UTF-16 surrogate escape")
     type_name = data.pop("type", None)
     cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
@@ -70,6 +73,14 @@ def dead_letter(raw: RawRecord, error: str, reason: str, topic: str | None = Non
 def encode_record(record: OutputRecord) -> bytes:
     """One output record as a JSON line (without the newline)."""
     return record.model_dump_json().encode()
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _summary(exc: ValidationError) -> str:

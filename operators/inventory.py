@@ -10,7 +10,8 @@ position at that point (current position less the movements applied after it), a
 beyond tolerance raises RECONCILIATION_DISCREPANCY, and the position is re-based: snapshot
 plus the movements after `as_of_seq`. Movements at or before `as_of_seq` that arrive later are
 already inside the snapshot and are superseded. So the final position is the same whatever
-order movements and snapshots arrive in.
+order movements and snapshots arrive in, within one bound: the last `HISTORY_LIMIT`
+movements are remembered, and a snapshot older than all of them is discarded as superseded.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ class Sequencer:
     last_seq: int | None = None
     reorder_buffer: dict[int, list[Event]] = field(default_factory=dict)
     buffered_at: dict[int, float] = field(default_factory=dict)
-    open_gaps: dict[str, tuple[int, int, int, datetime]] = field(default_factory=dict)
+    open_gaps: dict[str, tuple[int, int, frozenset[int], datetime]] = field(default_factory=dict)
 
     def offer(self, event: Event, now_s: float) -> tuple[list[Released], list[SyncException]]:
         """Take one event; return the events released by it, in order, and any exceptions."""
@@ -169,12 +169,7 @@ class Sequencer:
         self.last_seq = next_seq
         gap_id = f"SEQUENCE_GAP|{self.key}|{first_missing}-{last_missing}"
         first_seen = events[0].event_time
-        self.open_gaps[gap_id] = (
-            first_missing,
-            last_missing,
-            last_missing - first_missing + 1,
-            first_seen,
-        )
+        self.open_gaps[gap_id] = (first_missing, last_missing, frozenset(), first_seen)
         while len(self.open_gaps) > MAX_TRACKED_GAPS:
             # The oldest gaps stay open downstream; we only stop tracking their closure.
             del self.open_gaps[next(iter(self.open_gaps))]
@@ -198,25 +193,27 @@ class Sequencer:
 
     def _fill_gap(self, seq: int, event: Event) -> list[SyncException]:
         """A late arrival fills a gap; the gap's exception closes when nothing is missing."""
-        for gap_id, (first, last, missing, first_seen) in self.open_gaps.items():
-            if first <= seq <= last:
-                if missing > 1:
-                    self.open_gaps[gap_id] = (first, last, missing - 1, first_seen)
-                    return []
-                del self.open_gaps[gap_id]
-                return [
-                    SyncException(
-                        exception_id=gap_id,
-                        type="SEQUENCE_GAP",
-                        state="CLOSED",
-                        key=self.key,
-                        details={
-                            "first_missing": str(first),
-                            "last_missing": str(last),
-                            "closed_by": event.event_id,
-                        },
-                        first_seen=first_seen,
-                        correlation_id=event.correlation_id,
-                    )
-                ]
+        for gap_id, (first, last, arrived, first_seen) in self.open_gaps.items():
+            if not first <= seq <= last:
+                continue
+            arrived = arrived | {seq}
+            if len(arrived) < last - first + 1:
+                self.open_gaps[gap_id] = (first, last, arrived, first_seen)
+                return []
+            del self.open_gaps[gap_id]
+            return [
+                SyncException(
+                    exception_id=gap_id,
+                    type="SEQUENCE_GAP",
+                    state="CLOSED",
+                    key=self.key,
+                    details={
+                        "first_missing": str(first),
+                        "last_missing": str(last),
+                        "closed_by": event.event_id,
+                    },
+                    first_seen=first_seen,
+                    correlation_id=event.correlation_id,
+                )
+            ]
         return []

@@ -41,6 +41,11 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 Quantity = Annotated[float, Field(ge=0)]
 PositiveQuantity = Annotated[float, Field(gt=0)]
 
+# Integers are bounded by the Avro type they are written as, so every event that validates can
+# also be encoded (an unbounded int would pass validation and then fail in the Avro writer).
+AVRO_INT_MAX = 2**31 - 1
+AVRO_LONG_MAX = 2**63 - 1
+
 
 class Record(BaseModel):
     """Base of every contract model: immutable, strict about unknown keys, finite numbers."""
@@ -56,7 +61,7 @@ class Event(Record):
 
     event_id: NonEmpty
     source: Source
-    source_seq: Annotated[int, Field(ge=0)]
+    source_seq: Annotated[int, Field(ge=0, le=AVRO_LONG_MAX)]
     event_time: datetime
     plant: NonEmpty
     correlation_id: str | None = None
@@ -127,12 +132,12 @@ class ItemPlanningParams(Event):
 
     item: NonEmpty
     make_or_buy: MakeOrBuy
-    lead_time_days: Annotated[int, Field(ge=0)]
+    lead_time_days: Annotated[int, Field(ge=0, le=AVRO_INT_MAX)]
     safety_stock: Quantity = 0.0
     lot_size_rule: LotSizeRule = "LOT_FOR_LOT"
     lot_size_qty: Quantity = 0.0
     lot_size_multiple: Annotated[float, Field(gt=0)] | None = None
-    lot_size_periods: Annotated[int, Field(ge=1)] | None = None
+    lot_size_periods: Annotated[int, Field(ge=1, le=AVRO_INT_MAX)] | None = None
     preferred_supplier: str | None = None
 
     @model_validator(mode="after")
@@ -183,7 +188,7 @@ class InventorySnapshot(Event):
     quality_hold: float = 0.0
     in_transit: float = 0.0
     allocated: float = 0.0
-    as_of_seq: Annotated[int, Field(ge=0)]
+    as_of_seq: Annotated[int, Field(ge=0, le=AVRO_LONG_MAX)]
 
     def sequencing_key(self) -> str:
         return f"{self.item}@{self.plant}"
@@ -238,7 +243,7 @@ class PurchaseOrderChanged(Event):
     KIND = "state"
 
     po_id: NonEmpty
-    line: Annotated[int, Field(ge=0)]
+    line: Annotated[int, Field(ge=0, le=AVRO_INT_MAX)]
     item: NonEmpty
     supplier: str = ""
     qty_ordered: Quantity
@@ -263,7 +268,7 @@ class SupplierConfirmation(Event):
     KIND = "state"
 
     po_id: NonEmpty
-    line: Annotated[int, Field(ge=0)]
+    line: Annotated[int, Field(ge=0, le=AVRO_INT_MAX)]
     item: NonEmpty
     status: ConfirmationStatus
     schedule: tuple[ScheduleLine, ...] = ()
@@ -279,7 +284,7 @@ class GoodsReceipt(Event):
     KIND = "delta"
 
     po_id: NonEmpty
-    line: Annotated[int, Field(ge=0)]
+    line: Annotated[int, Field(ge=0, le=AVRO_INT_MAX)]
     item: NonEmpty
     qty: PositiveQuantity
     to_quality_hold: bool = False

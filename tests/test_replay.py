@@ -205,3 +205,13 @@ def test_cli_replay_reports_a_missing_input_clearly(tmp_path):
     )
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+def test_a_lone_surrogate_escape_is_dead_lettered_not_written(tmp_path):
+    event = {**scenario_events(TODAY)[0], "event_id": "half-\\ud800-pair"}
+    text = json.dumps(event).replace("\\\\ud800", "\\ud800")
+    (tmp_path / "in.jsonl").write_text(text + "\n")
+    run_replay(tmp_path / "in.jsonl", tmp_path / "out", TODAY)
+    letters = list(read_changelog(tmp_path / "out" / "sync.dlq.jsonl").values())
+    assert [d["error"] for d in letters] == ["INVALID_JSON"]
+    assert "surrogate" in letters[0]["reason"]
