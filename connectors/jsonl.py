@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from schemas.events import EVENT_TYPES, Event
+from schemas.events import EVENT_TYPES, TOPIC_TYPES, Event
 from schemas.outputs import DeadLetter, Header, OutputRecord
 
 
@@ -41,6 +41,8 @@ def decode_event(raw: RawRecord, expected_topic: str | None = None) -> Event | D
         # JSON escapes can spell half a UTF-16 pair, which no output encoding can carry.
         return dead_letter(raw, "INVALID_JSON", "string with a lone UTF-16 surrogate escape")
     type_name = data.pop("type", None)
+    if type_name is None and expected_topic in TOPIC_TYPES:
+        type_name = TOPIC_TYPES[expected_topic].type_name()  # the topic names the type
     cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
         known = ", ".join(sorted(EVENT_TYPES))
@@ -50,7 +52,7 @@ def decode_event(raw: RawRecord, expected_topic: str | None = None) -> Event | D
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        return dead_letter(raw, "VALIDATION_FAILED", _summary(exc), topic=cls.TOPIC)
+        return dead_letter(raw, "VALIDATION_FAILED", validation_summary(exc), topic=cls.TOPIC)
 
 
 def dead_letter(raw: RawRecord, error: str, reason: str, topic: str | None = None) -> DeadLetter:
@@ -83,7 +85,8 @@ def _has_lone_surrogate(data: object) -> bool:
     return False
 
 
-def _summary(exc: ValidationError) -> str:
+def validation_summary(exc: ValidationError) -> str:
+    """The first few validation errors as one line, for dead letters."""
     parts = []
     for error in exc.errors()[:5]:
         where = ".".join(str(p) for p in error["loc"]) or "record"

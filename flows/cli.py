@@ -1,4 +1,8 @@
-"""The `mfgsync` command line: `demo` and `replay` (SPEC 8 and 10)."""
+"""The `mfgsync` command line (SPEC 8 and 10).
+
+`demo` and `replay` work on files with no broker; `topics create`, `produce` and `run` work
+against Kafka, configured by `MFGSYNC_*` environment variables (see `flows/settings.py`).
+"""
 
 from __future__ import annotations
 
@@ -39,6 +43,23 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--today", type=_date, default=None, help="planning date (default: today, UTC)")
     replay.add_argument("--bucket", choices=("day", "week"), default="day")
     replay.add_argument("--workers", type=int, default=1, help="worker threads (results are the same)")
+
+    topics = sub.add_parser("topics", help="Kafka topic provisioning")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True)
+    create = topics_sub.add_parser("create", help="create every input and output topic")
+    create.add_argument("--partitions", type=int, default=None, help="default: MFGSYNC_TOPIC_PARTITIONS")
+
+    produce = sub.add_parser("produce", help="publish JSON Lines events to their Kafka topics")
+    produce.add_argument("--input", required=True, help="a .jsonl file or a directory of them")
+
+    run = sub.add_parser("run", help="run the service against Kafka until stopped")
+    run.add_argument("--workers", "-w", type=int, default=1, help="worker threads per process")
+    run.add_argument("--process-id", "-i", type=int, default=None, help="this process in a cluster")
+    run.add_argument("--addresses", "-a", default=None, help="host:port;host:port of every process")
+    run.add_argument(
+        "--recovery-dir", default=None, help="bytewax recovery store (default: MFGSYNC_RECOVERY_DIR)"
+    )
+    run.add_argument("--exit-at-end", action="store_true", help="stop at the end of the input topics")
     return parser
 
 
@@ -48,8 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(Path(args.output), args.today, args.bucket)
+        if args.command in ("topics", "produce", "run"):
+            from flows import kafka_commands
+
+            return kafka_commands.main(args)
         counts = run_replay(args.input, args.output, args.today, args.bucket, args.workers)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, LookupError) as exc:
         print(f"mfgsync: {exc}", file=sys.stderr)
         return 2
     print(_counts_line(counts))

@@ -73,6 +73,8 @@ class FlowConfig:
     reconcile_tolerance: float = DEFAULT_TOLERANCE
     reschedule_out_days: int = 0
     clock: Clock = field(default=system_clock, compare=False)
+    published: Callable[[str], Iterable[OutputRecord]] | None = field(default=None, compare=False)
+    """What a plant already published (service mode), adopted by its planner on start."""
 
     def planning_date(self) -> date:
         """The date plans are made for."""
@@ -188,10 +190,16 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
     def __init__(self, planner: PlantPlanner, config: FlowConfig) -> None:
         self.planner = planner
         self.config = config
+        self.adopted = config.published is None
 
     def on_batch(self, values: list[PlanningFact]) -> tuple[Iterable[OutputRecord], bool]:
         if not self.planner.plant and values:  # bytewax builders are not told their key
             self.planner.plant = values[0].plant
+        if not self.adopted and self.config.published is not None:
+            # Once per start: output published after the last snapshot is unknown to the
+            # restored state; adopting it lets this plan withdraw what is no longer true.
+            self.planner.adopt(self.config.published(self.planner.plant))
+            self.adopted = True
         for fact in values:
             self.planner.apply(fact)
         if self.config.plan_on == "batch":

@@ -51,6 +51,20 @@ class Changelog(Generic[R]):
             self.emitted[scope] = current
         return out
 
+    def adopt(self, scope: str, record: R) -> None:
+        """Take a record published earlier as the last one emitted for its id.
+
+        A closed record removes the id. Used after a restart, so that re-planning withdraws
+        what was published after the state's snapshot and is no longer true.
+        """
+        by_id = self.emitted.setdefault(scope, {})
+        if _state(record) in (self.closed, None) and self.closed is not None:
+            by_id.pop(record.record_key(), None)
+        else:
+            by_id[record.record_key()] = record
+        if not by_id:
+            del self.emitted[scope]
+
     def current(self) -> list[R]:
         """Every live record, for status views and tests."""
         return [r for by_id in self.emitted.values() for r in by_id.values()]

@@ -22,6 +22,7 @@ earliest lines first.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TypeVar
@@ -180,6 +181,35 @@ class PlantPlanner:
         if old_item is not None and old_item != new_item:
             index.get(old_item, set()).discard(key)
         index.setdefault(new_item, set()).add(key)
+
+    def adopt(self, records: Iterable[OutputRecord]) -> None:
+        """Take this plant's previously published records as what was last emitted.
+
+        After a restart from a snapshot, records published after the snapshot are unknown
+        to the restored state; adopting them lets the next plan withdraw or update them
+        instead of leaving stale truths on the changelogs. Every adopted item is re-planned.
+        """
+        for record in records:
+            if isinstance(record, ProcurementTrigger | ShortageSignal | AvailabilityRecord):
+                if record.plant != self.plant:
+                    continue
+                if isinstance(record, ProcurementTrigger):
+                    self.triggers.adopt(record.item, record)
+                elif isinstance(record, ShortageSignal):
+                    self.shortages.adopt(record.item, record)
+                else:
+                    self.availability.adopt(record.item, record)
+                self.dirty.add(record.item)
+            elif isinstance(record, SyncException) and record.type == "UNKNOWN_ITEM":
+                item, _, plant = record.key.rpartition("@")
+                if plant == self.plant:
+                    self.exceptions.adopt(item, record)
+                    self.dirty.add(item)
+            elif (
+                isinstance(record, SyncException) and record.type == "BOM_CYCLE" and record.key == self.plant
+            ):
+                self.exceptions.adopt(BOM_SCOPE, record)
+                self.bom_changed = True
 
     # ---------------------------------------------------------------- planning
 

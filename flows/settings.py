@@ -1,0 +1,74 @@
+"""Service configuration: one pydantic-settings class.
+
+It is read from `MFGSYNC_*` environment variables or an env file. librdkafka and registry
+settings pass through untouched, as secrets: they print as `**********` and are unwrapped
+only when a client is built.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.events import TOPIC_TYPES
+
+
+class Settings(BaseSettings):
+    """Everything `mfgsync run`, `topics` and `produce` need."""
+
+    model_config = SettingsConfigDict(env_prefix="MFGSYNC_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_config: dict[str, SecretStr] = Field(default_factory=dict)
+    """librdkafka properties, e.g. MFGSYNC_KAFKA_CONFIG='{"security.protocol": "SASL_SSL", ...}'."""
+    schema_registry_url: str = "http://127.0.0.1:8081"
+    schema_registry_config: dict[str, SecretStr] = Field(default_factory=dict)
+    value_format: Literal["avro", "json"] = "avro"
+    topic_prefix: str = ""
+    """Prepended to every topic name (shared clusters, isolated test runs)."""
+    input_topics: tuple[str, ...] = tuple(sorted(TOPIC_TYPES))
+    """Canonical names of the input topics to consume (SPEC 2)."""
+    topic_partitions: int = Field(4, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    consumer_group: str = "mfgsync"
+    tail: bool = True
+    """False: stop at the end of every input partition (backfills, tests)."""
+    today: date | None = None
+    """Fix the planning date (tests, what-if runs); default: the processing date."""
+    bucket: Literal["day", "week"] = "day"
+    wait_s: float = Field(30.0, gt=0)
+    max_buffer: int = Field(1_000, ge=1)
+    dedup_horizon_days: float = Field(7.0, gt=0)
+    reschedule_out_days: int = Field(0, ge=0)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9464, ge=0)
+    alertmanager_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    alert_min_severity: Literal["CRITICAL", "HIGH", "WARNING"] = "HIGH"
+    recovery_dir: str | None = None
+    recovery_partitions: int = Field(4, ge=1)
+    snapshot_interval_s: int = Field(10, gt=0)
+    backup_interval_s: int = Field(60, ge=0)
+
+    def topic(self, canonical: str) -> str:
+        """The Kafka topic name of a canonical topic."""
+        return self.topic_prefix + canonical
+
+    def canonical(self, topic: str) -> str:
+        """The canonical name of a Kafka topic."""
+        return topic.removeprefix(self.topic_prefix)
+
+    def librdkafka(self) -> dict[str, str]:
+        """Client configuration with the secrets unwrapped; never log it."""
+        return {
+            "bootstrap.servers": self.kafka_bootstrap,
+            **{k: v.get_secret_value() for k, v in self.kafka_config.items()},
+        }
+
+    def registry(self) -> dict[str, str]:
+        """Schema Registry client configuration with the secrets unwrapped; never log it."""
+        return {k: v.get_secret_value() for k, v in self.schema_registry_config.items()}
