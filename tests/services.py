@@ -1,4 +1,4 @@
-"""Real local services for tests: Kafka, Prometheus and Alertmanager on 127.0.0.1.
+"""Real local services for tests: Kafka, Schema Registry, Prometheus and Alertmanager on 127.0.0.1.
 
 Each context manager starts its service with the matching ``scripts/<name>`` on free ports
 in a directory under ``tmp_dir``, yields how to reach it, and stops it on exit. A service
@@ -107,6 +107,27 @@ def kafka_broker(tmp_dir: str | os.PathLike[str]) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         _stop("kafka", directory)
+
+
+@contextlib.contextmanager
+def schema_registry(tmp_dir: str | os.PathLike[str], kafka_bootstrap: str | None = None) -> Iterator[str]:
+    """A Confluent-compatible Schema Registry (Apicurio Registry, see scripts/schema-registry).
+
+    Yields the URL for confluent_kafka's ``SchemaRegistryClient({"url": URL})``:
+    ``http://127.0.0.1:PORT/apis/ccompat/v7``. Schemas live in memory, or with
+    ``kafka_bootstrap`` (e.g. from :func:`kafka_broker`) in that broker's topics, so a registry
+    started again against the same broker still has them.
+    """
+    directory = Path(tmp_dir) / "schema-registry"
+    port = free_port()
+    args = ["--port", str(port)]
+    if kafka_bootstrap:
+        args += ["--kafka", kafka_bootstrap]
+    try:
+        _start("schema-registry", directory, *args)
+        yield f"http://127.0.0.1:{port}/apis/ccompat/v7"
+    finally:
+        _stop("schema-registry", directory)
 
 
 @contextlib.contextmanager
