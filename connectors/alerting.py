@@ -325,7 +325,9 @@ class AlertDispatcher:
       (capped at ``max_backoff_s``, with jitter: half of it fixed, half random) between
       attempts; a non-retryable `DeliveryError` fails at once.
     - Dropped and failed signals are counted and handed to ``on_undeliverable(signal,
-      channel_name, reason)`` (by default: logged, sparsely for drops).
+      channel_name, reason)`` (by default: logged, sparsely for drops). A lost RESOLVED
+      record leaves its alert open (Alertmanager keeps receiving re-sends) until a later
+      record of the same signal gets through; the handler is the place to notice that.
 
     Counters: the ``sent``, ``failed`` and ``dropped`` dicts (channel name -> count) and the
     metrics ``mfgsync_alerts_{sent,failed,dropped}_total{channel}`` and
@@ -432,7 +434,10 @@ class AlertDispatcher:
 
     def queue_depth(self, channel_name: str) -> int:
         """Signals waiting for ``channel_name`` (approximate, as any queue size)."""
-        return next(lane.queue.qsize() for lane in self._lanes if lane.channel.name == channel_name)
+        for lane in self._lanes:
+            if lane.channel.name == channel_name:
+                return lane.queue.qsize()
+        raise KeyError(channel_name)
 
     def close(self, timeout_s: float = 5.0) -> bool:
         """Stop accepting signals, deliver what is queued for up to ``timeout_s``, stop the threads.
@@ -520,7 +525,7 @@ class AlertDispatcher:
                 return
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self._max_backoff_s, self._backoff_s * 2 ** (attempt - 1))
+        delay = min(self._max_backoff_s, self._backoff_s * 2.0 ** (attempt - 1))
         return delay / 2 + random.uniform(0, delay / 2)  # jitter, not crypto
 
     def _maintain(self, channel: AlertChannel) -> None:

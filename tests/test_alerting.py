@@ -362,6 +362,7 @@ def test_a_slow_endpoint_never_slows_submit():
         elapsed = submit_many(dispatcher)
         assert elapsed < 1.0, f"submit of {N_SIGNALS} signals took {elapsed:.2f} s"
         assert registry.get_sample_value("mfgsync_alert_queue_depth", {"channel": "webhook"}) >= 999
+        assert dispatcher.queue_depth("webhook") >= 999
 
         assert wait_for(lambda: dispatcher.failed["webhook"] >= 1, timeout_s=3)  # the read timed out
         dispatcher.close(timeout_s=0.1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -16,21 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from connectors.alerting import AlertDispatcher, WebhookChannel
 from connectors.http_status import StatusServer
-from tests.services import SCRIPTS, ServiceError, free_port, prometheus, require_service, start_service
-
-
-def promtool() -> str:
-    """Path of promtool; installs Debian's prometheus package if needed (skip locally, fail in CI)."""
-    path = shutil.which("promtool")
-    if path is None:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run(
-                [str(SCRIPTS / "prometheus"), "install"], capture_output=True, timeout=300, check=False
-            )
-        path = shutil.which("promtool")
-    if path is None:
-        require_service("promtool", ServiceError("promtool not on PATH after `scripts/prometheus install`"))
-    return path
+from tests.services import free_port, prometheus, start_service
+from tests.test_alert_rules import promtool
 
 
 def fetch(url: str) -> tuple[int, str, bytes]:
