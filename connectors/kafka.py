@@ -4,8 +4,10 @@ A partitioned raw-record source, a record sink, topic provisioning, publishing e
 files, and reading changelogs back.
 
 The source assigns each topic partition explicitly (bytewax spreads partitions over workers)
-and keeps its offset in the bytewax snapshot; it also commits that offset to a consumer group
-at each snapshot, so standard Kafka lag tools see the service. librdkafka settings (SASL, TLS,
+and keeps its offset in the bytewax snapshot, which is what recovery resumes from. It also
+commits its read position to a consumer group at each snapshot and every few seconds, so
+standard Kafka lag tools see the service (that position runs at most one batch ahead of
+processing; it is for monitoring, not for resuming). librdkafka settings (SASL, TLS,
 ...) are passed through untouched.
 """
 
@@ -27,9 +29,11 @@ from connectors.jsonl import RawRecord
 log = logging.getLogger(__name__)
 
 LagCallback = Callable[[str, int, int], None]
+AssignCallback = Callable[[str, int], None]
 Encoder = Callable[[str, Any], bytes]
 
 IDLE_WAIT = timedelta(milliseconds=50)
+COMMIT_EVERY = timedelta(seconds=5)
 COMPACTED = {"cleanup.policy": "compact"}
 
 
@@ -62,6 +66,7 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
         self._batch_size, self._commit, self._on_lag = batch_size, commit, on_lag
         self._eof = False
         self._idle = False
+        self._committed_at = datetime.now(UTC)
         settings = {**config, "enable.auto.commit": "false", "enable.partition.eof": str(not tail).lower()}
         if on_lag is not None:
             settings.update({"statistics.interval.ms": 1000, "stats_cb": self._stats})
@@ -93,6 +98,8 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
             )
             self._offset = msg.offset() + 1
         self._idle = not batch
+        if self._commit and datetime.now(UTC) - self._committed_at > COMMIT_EVERY:
+            self._commit_offset()
         return batch
 
     def next_awake(self) -> datetime | None:
@@ -100,11 +107,16 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
         return datetime.now(UTC) + IDLE_WAIT if self._idle else None
 
     def snapshot(self) -> int:
-        if self._commit and self._offset >= 0:
+        if self._commit:
+            self._commit_offset()
+        return self._offset
+
+    def _commit_offset(self) -> None:
+        self._committed_at = datetime.now(UTC)
+        if self._offset >= 0:
             self._consumer.commit(
                 offsets=[TopicPartition(self._topic, self._partition, self._offset)], asynchronous=True
             )
-        return self._offset
 
     def close(self) -> None:
         self._consumer.close()
@@ -112,8 +124,11 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
     def _stats(self, stats_json: str) -> None:
         stats = json.loads(stats_json)
         part = stats.get("topics", {}).get(self._topic, {}).get("partitions", {}).get(str(self._partition))
-        if part and self._on_lag is not None and part.get("ls_offset", -1) >= 0 and self._offset >= 0:
-            self._on_lag(self._topic, self._partition, max(0, part["ls_offset"] - self._offset))
+        if not part or self._on_lag is None or part.get("ls_offset", -1) < 0:
+            return
+        # Before the first record the position is logical (beginning): count from the low mark.
+        position = self._offset if self._offset >= 0 else max(0, part.get("lo_offset", 0))
+        self._on_lag(self._topic, self._partition, max(0, part["ls_offset"] - position))
 
 
 class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
@@ -133,6 +148,7 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
         group_id: str | None = None,
         batch_size: int = 1000,
         on_lag: LagCallback | None = None,
+        on_assign: AssignCallback | None = None,
     ) -> None:
         self._config = dict(config)
         self._topics = list(topics)
@@ -140,6 +156,7 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
         self._group_id = group_id
         self._batch_size = batch_size
         self._on_lag = on_lag
+        self._on_assign = on_assign
 
     def list_parts(self) -> list[str]:
         return list_partitions(self._config, self._topics)
@@ -148,6 +165,8 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
         topic, partition = for_part.rsplit("#", 1)
         config = {**self._config, "group.id": self._group_id or "mfgsync-offsets-unused"}
         offset = OFFSET_BEGINNING if resume_state is None else resume_state
+        if self._on_assign is not None:
+            self._on_assign(topic, int(partition))
         return _PartitionReader(
             config,
             topic,

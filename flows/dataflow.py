@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -39,6 +39,14 @@ from schemas.events import Event, InventoryMovement, InventorySnapshot
 from schemas.outputs import DeadLetter, OutputRecord, SyncException
 
 Clock = Callable[[], datetime]
+
+
+class PlanObserver(Protocol):
+    """Watches planning passes: the plant's planner, the facts of the batch, what was emitted."""
+
+    def planned(
+        self, planner: PlantPlanner, facts: Sequence[PlanningFact], records: Sequence[OutputRecord]
+    ) -> None: ...
 
 
 def system_clock() -> datetime:
@@ -75,6 +83,8 @@ class FlowConfig:
     clock: Clock = field(default=system_clock, compare=False)
     published: Callable[[str], Iterable[OutputRecord]] | None = field(default=None, compare=False)
     """What a plant already published (service mode), adopted by its planner on start."""
+    observer: PlanObserver | None = field(default=None, compare=False)
+    """Told about every planning pass (service mode: metrics and status)."""
 
     def planning_date(self) -> date:
         """The date plans are made for."""
@@ -203,15 +213,21 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
         for fact in values:
             self.planner.apply(fact)
         if self.config.plan_on == "batch":
-            return self.planner.plan(self.config.planning_date()), StatefulBatchLogic.RETAIN
+            return self._plan(values), StatefulBatchLogic.RETAIN
         return [], StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[OutputRecord], bool]:
         # A new day moves every bucket: plan again even without new facts.
-        return self.planner.plan(self.config.planning_date()), StatefulBatchLogic.RETAIN
+        return self._plan([]), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[OutputRecord], bool]:
-        return self.planner.plan(self.config.planning_date()), StatefulBatchLogic.RETAIN
+        return self._plan([]), StatefulBatchLogic.RETAIN
+
+    def _plan(self, facts: list[PlanningFact]) -> list[OutputRecord]:
+        records = self.planner.plan(self.config.planning_date())
+        if self.config.observer is not None:
+            self.config.observer.planned(self.planner, facts, records)
+        return records
 
     def notify_at(self) -> datetime | None:
         if self.config.today is not None:

@@ -126,6 +126,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             str(settings.backup_interval_s),
         ]
     env = dict(os.environ)
+    if args.process_id is not None:
+        env["MFGSYNC_PROCESS_ID"] = str(args.process_id)
     if args.exit_at_end:
         env["MFGSYNC_TAIL"] = "false"
     logging.getLogger("mfgsync").info(

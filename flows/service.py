@@ -12,26 +12,37 @@ snapshot and no longer true is withdrawn rather than left behind.
 
 from __future__ import annotations
 
+import atexit
 import logging
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.operators.windowing import SystemClock, TumblingWindower, fold_window
+from confluent_kafka import Producer
+from prometheus_client import REGISTRY, CollectorRegistry
 from pydantic import ValidationError
 
+from connectors.alerting import AlertDispatcher, AlertmanagerChannel, WebhookChannel
 from connectors.avro_codec import AvroCodec, DecodeError, registry_client
+from connectors.http_status import StatusServer
 from connectors.jsonl import RawRecord, dead_letter, decode_event, validation_summary
 from connectors.kafka import KafkaRawSource, KafkaRecordSink, read_topic
-from flows.dataflow import FlowConfig, build_core
+from connectors.metrics import SyncMetrics
+from flows.dataflow import FlowConfig, PlanObserver, build_core
+from flows.observability import StatusBoard
 from flows.settings import Settings
+from operators.guard import Outcome, Verdict
+from operators.lag import LagWindow
 from schemas.avro import SchemaSet
 from schemas.events import TOPIC_TYPES, Event
 from schemas.outputs import (
     OUTPUT_TYPES,
     AvailabilityRecord,
     DeadLetter,
+    LagReport,
     OutputRecord,
     ProcurementTrigger,
     ShortageSignal,
@@ -115,7 +126,11 @@ def _plant_of(record: OutputRecord) -> str:
     return str(getattr(record, "plant", ""))
 
 
-def flow_config(settings: Settings, published: Callable[[str], Iterable[OutputRecord]] | None) -> FlowConfig:
+def flow_config(
+    settings: Settings,
+    published: Callable[[str], Iterable[OutputRecord]] | None,
+    observer: PlanObserver | None = None,
+) -> FlowConfig:
     """The dataflow configuration of the service."""
     return FlowConfig(
         bucket=settings.bucket,
@@ -126,26 +141,147 @@ def flow_config(settings: Settings, published: Callable[[str], Iterable[OutputRe
         dedup_horizon=timedelta(days=settings.dedup_horizon_days),
         reschedule_out_days=settings.reschedule_out_days,
         published=published,
+        observer=observer,
     )
 
 
 def build_service_flow(settings: Settings) -> Dataflow:
-    """Kafka in, the mfgsync dataflow, Kafka out."""
+    """Kafka in, the mfgsync dataflow, Kafka out; metrics, status and alerts on the side."""
     serde = Serde(settings)
-    config = flow_config(settings, published_reader(settings, serde))
+    board = _start_observability(settings, serde)
+    config = flow_config(settings, published_reader(settings, serde), board)
     flow = Dataflow("mfgsync")
     source = KafkaRawSource(
         settings.librdkafka(),
         [settings.topic(t) for t in settings.input_topics],
         tail=settings.tail,
         group_id=settings.consumer_group,
+        on_lag=board.consumer_lag,
+        on_assign=board.partition_assigned,
     )
     raw = op.input("kafka_in", flow, source)
-    decoded = op.map("decode", raw, serde.decode_event)
+    decoded = op.inspect(
+        "observe_ingest", op.map("decode", raw, serde.decode_event), lambda _s, x: board.decoded(x)
+    )
     streams = build_core(flow, decoded, config, decoded=True)
+    op.inspect("observe_outcomes", streams.verdicts, lambda _s, v: board.verdict(v))
+    records = op.merge("with_lag", streams.records, lag_reports(streams.verdicts, settings))
+    op.inspect("observe_records", records, lambda _s, r: board.record(r))
     names = {t: settings.topic(t) for t in OUTPUT_TYPES}
-    op.output("kafka_out", streams.records, KafkaRecordSink(settings.librdkafka(), serde.encode, names))
+    op.output("kafka_out", records, KafkaRecordSink(settings.librdkafka(), serde.encode, names))
     return flow
+
+
+ALIGN = datetime(2020, 1, 1, tzinfo=UTC)
+ALERT_DRAIN_S = 5.0
+
+
+def lag_reports(
+    verdicts: Stream[Verdict | DeadLetter], settings: Settings
+) -> Stream[tuple[str, OutputRecord]]:
+    """`sync.lag`: per source and processing-time window, count, max, p50 and p99 of event lag."""
+    length = timedelta(seconds=settings.lag_window_s)
+
+    def lag_of(item: Verdict | DeadLetter) -> tuple[str, float] | None:
+        if isinstance(item, Verdict) and item.outcome is Outcome.APPLIED:
+            return item.event.source, (datetime.now(UTC) - item.event.event_time).total_seconds()
+        return None
+
+    samples = op.filter_map("lag_sample", verdicts, lag_of)
+    keyed = op.map(
+        "lag_value", op.key_on("lag_source", samples, lambda s: s[0]), lambda kv: (kv[0], kv[1][1])
+    )
+    windows = fold_window(
+        "lag_window",
+        keyed,
+        SystemClock(),
+        TumblingWindower(length=length, align_to=ALIGN),
+        LagWindow,
+        LagWindow.add,
+        LagWindow.merge,
+    )
+
+    def report(item: tuple[str, tuple[int, LagWindow]]) -> tuple[str, OutputRecord]:
+        source, (window_id, window) = item
+        start = ALIGN + window_id * length
+        return LagReport.TOPIC, LagReport(
+            report_id=f"{source}|{start.isoformat()}",
+            source=source,
+            window_start=start,
+            window_end=start + length,
+            count=window.count,
+            max_s=window.max_s,
+            p50_s=window.percentile(0.5),
+            p99_s=window.percentile(0.99),
+        )
+
+    return op.map("lag_report", windows.down, report)
+
+
+class _Forward:
+    """Exposes another registry's metrics (bytewax's and the process's) on ours."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Any]:
+        return self._registry.collect()
+
+
+def _start_observability(settings: Settings, serde: Serde) -> StatusBoard:
+    registry = CollectorRegistry()
+    registry.register(_Forward(REGISTRY))  # type: ignore[arg-type]
+    channels: list[Any] = []
+    if settings.alertmanager_url:
+        channels.append(AlertmanagerChannel(settings.alertmanager_url))
+    if settings.webhook_url:
+        channels.append(WebhookChannel(settings.webhook_url, settings.webhook_secret))
+    alerts = None
+    if channels:
+        alerts = AlertDispatcher(
+            channels,
+            min_severity=settings.alert_min_severity,
+            registry=registry,
+            on_undeliverable=_undeliverable_to_dlq(settings, serde),
+        )
+    if alerts is not None:
+        # At exit, alerts still queued or retrying are reported (and dead-lettered), not lost.
+        atexit.register(alerts.close, ALERT_DRAIN_S)
+    board = StatusBoard(SyncMetrics(registry), ready_max_lag=settings.ready_max_lag, alerts=alerts)
+    if settings.metrics_port:
+        server = StatusServer(
+            settings.metrics_host,
+            settings.metrics_port + settings.process_id,
+            registry,
+            ready=board.ready,
+            status=board.status,
+        )
+        server.start()
+        log.info("status endpoints on %s:%d", settings.metrics_host, server.port)
+    return board
+
+
+def _undeliverable_to_dlq(settings: Settings, serde: Serde) -> Callable[[ShortageSignal, str, str], None]:
+    """Alerts that cannot be delivered become dead letters on `sync.dlq`."""
+    producer = Producer({**settings.librdkafka(), "linger.ms": "50"})
+    topic = settings.topic(DeadLetter.TOPIC)
+    atexit.register(producer.flush, 10)  # registered first, so it runs after the dispatcher closes
+
+    def dead_letter(signal: ShortageSignal, channel: str, reason: str) -> None:
+        letter = DeadLetter(
+            dlq_id=f"alert|{channel}|{signal.signal_id}|{signal.state}|{signal.shortage_date}",
+            topic=settings.topic(signal.TOPIC),
+            partition=-1,
+            offset=-1,
+            key=signal.signal_id.encode(),
+            raw=signal.model_dump_json().encode(),
+            reason=f"alert to {channel} undeliverable: {reason}",
+            error="ALERT_UNDELIVERABLE",
+        )
+        producer.produce(topic, serde.encode(topic, letter), letter.dlq_id.encode())
+        producer.poll(0)
+
+    return dead_letter
 
 
 def __getattr__(name: str) -> Dataflow:

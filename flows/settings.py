@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     reschedule_out_days: int = Field(0, ge=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0)
+    """0 disables the HTTP endpoints; process N of a cluster listens on port + N."""
+    process_id: int = Field(0, ge=0)
+    """Set by `mfgsync run -i`; offsets the metrics port."""
+    ready_max_lag: int = Field(1_000, ge=0)
+    """Ready once every assigned partition lags at most this many messages."""
+    lag_window_s: int = Field(60, ge=1)
+    """Window of the `sync.lag` reports."""
     alertmanager_url: str | None = None
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

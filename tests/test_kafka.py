@@ -1,156 +1,30 @@
 """The service against a real Kafka broker (SPEC 2, 6 and 8).
 
-Each test works under its own topic prefix on one session broker. Outputs are read back with
-a plain confluent-kafka consumer (and, for Avro, confluent-kafka's own deserializer against
-the registry), never through mfgsync's code.
+Each test works under its own topic prefix on the session broker (`tests/conftest.py`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import json
 import os
 import random
 import signal
 import struct
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 import fastavro
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
-from connectors.kafka import read_topic
-from flows.replay import read_changelog, run_replay
 from flows.scenario import scenario_events
 from schemas.avro import SchemaSet
-from tests.services import kafka_broker, schema_registry, start_service
+from tests.kafka_harness import COMPARED, TODAY, Service, replay_live, write_lines
+from tests.services import free_port
 from tests.streams import build_stream
 
 pytestmark = pytest.mark.kafka
-
-ROOT = Path(__file__).resolve().parent.parent
-TODAY = date(2026, 3, 2)
-COMPARED = ("procurement.triggers", "signals.shortages", "signals.availability")
-CLOSED = {"WITHDRAWN", "RESOLVED", "CLOSED"}
-
-
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with contextlib.ExitStack() as stack:
-        yield start_service(stack, "kafka", kafka_broker(tmp_path_factory.mktemp("kafka")))
-
-
-@pytest.fixture(scope="session")
-def registry(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with contextlib.ExitStack() as stack:
-        yield start_service(stack, "schema registry", schema_registry(tmp_path_factory.mktemp("registry")))
-
-
-class Service:
-    """One isolated mfgsync deployment (its own topic prefix) on the shared broker."""
-
-    def __init__(self, kafka: str, value_format: str, registry: str | None, **settings: str) -> None:
-        self.kafka = kafka
-        self.prefix = f"t{uuid.uuid4().hex[:8]}."
-        self.value_format = value_format
-        self.registry = registry
-        self.env = {
-            **os.environ,
-            "MFGSYNC_KAFKA_BOOTSTRAP": kafka,
-            "MFGSYNC_TOPIC_PREFIX": self.prefix,
-            "MFGSYNC_VALUE_FORMAT": value_format,
-            "MFGSYNC_TODAY": TODAY.isoformat(),
-            "MFGSYNC_METRICS_PORT": "0",
-            "MFGSYNC_CONSUMER_GROUP": f"mfgsync-{self.prefix}",
-            **({"MFGSYNC_SCHEMA_REGISTRY_URL": registry} if registry else {}),
-            **{f"MFGSYNC_{k.upper()}": v for k, v in settings.items()},
-        }
-
-    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "flows.cli", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "run", *args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def setup(self, events_file: Path) -> None:
-        created = self.cli("topics", "create", "--partitions", "4")
-        assert created.returncode == 0, created.stderr
-        produced = self.cli("produce", "--input", str(events_file))
-        assert "produced" in produced.stdout, produced.stderr
-
-    def run_to_end(self, *args: str) -> None:
-        result = self.cli("run", "--exit-at-end", *args)
-        assert result.returncode == 0, result.stderr[-3000:]
-
-    def changelog(self, topic: str) -> dict[bytes | None, dict[str, Any]]:
-        """Latest record per key, decoded independently of mfgsync."""
-        if self.value_format == "avro":
-            assert self.registry is not None
-            decode = AvroDeserializer(SchemaRegistryClient({"url": self.registry}))
-            ctx = SerializationContext(self.prefix + topic, MessageField.VALUE)
-            convert = lambda v: decode(v, ctx)  # noqa: E731
-        else:
-            convert = json.loads
-        return {k: convert(v) for k, v in read_topic({"bootstrap.servers": self.kafka}, self.prefix + topic)}
-
-    def live(self, topic: str) -> dict[str, dict[str, Any]]:
-        return {
-            _id(r): _comparable(r) for r in self.changelog(topic).values() if r.get("state") not in CLOSED
-        }
-
-
-def _id(record: dict[str, Any]) -> str:
-    for field in ("trigger_id", "signal_id", "availability_id", "exception_id", "dlq_id"):
-        if field in record:
-            return str(record[field])
-    raise KeyError(record)
-
-
-def _comparable(record: dict[str, Any]) -> dict[str, Any]:
-    """A record without its lifecycle state, with dates as ISO text whichever decoder read it."""
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in record.items() if k != "state"}
-
-
-def replay_live(events_file: Path, out: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    run_replay(events_file, out, TODAY)
-    return {
-        topic: {
-            rid: _comparable(r)
-            for rid, r in read_changelog(out / f"{topic}.jsonl").items()
-            if r.get("state") not in CLOSED
-        }
-        for topic in COMPARED
-    }
-
-
-def write_lines(path: Path, events: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(e) + "\n" for e in events))
-    return path
 
 
 @pytest.mark.parametrize("value_format", ["avro", "json"])
@@ -229,7 +103,7 @@ def test_one_and_two_processes_give_the_same_changelogs(kafka, tmp_path):
     single.run_to_end()
     double = Service(kafka, "json", None)
     double.setup(source)
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     addresses = ";".join(f"127.0.0.1:{p}" for p in ports)
     procs = [double.start("--exit-at-end", "-i", str(i), "-a", addresses) for i in range(2)]
     for proc in procs:
@@ -237,12 +111,6 @@ def test_one_and_two_processes_give_the_same_changelogs(kafka, tmp_path):
     for topic in COMPARED:
         assert double.live(topic) == single.live(topic), topic
     assert single.live("procurement.triggers")
-
-
-def _free_port() -> int:
-    from tests.services import free_port
-
-    return free_port()
 
 
 def test_sigkill_at_random_moments_loses_no_event_and_leaves_no_conflicting_trigger(kafka, tmp_path):

@@ -1,0 +1,68 @@
+"""The Prometheus metrics of SPEC 7, defined once on a registry.
+
+Names and labels are the contract that the shipped alert rules and dashboard query
+(`deploy/prometheus/rules/mfgsync.yml`, `deploy/grafana/dashboards/mfgsync.json`).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class SyncMetrics:
+    """Every mfgsync metric; one instance per process and registry."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.events = Counter(
+            "mfgsync_events",
+            "Input records by topic and terminal outcome.",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.event_lag = Histogram(
+            "mfgsync_event_lag_seconds",
+            "Processing time minus event time of admitted events.",
+            ["source"],
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.sync_latency = Histogram(
+            "mfgsync_sync_latency_seconds",
+            "From ingest of the newest cause in a planning batch to emission of its records.",
+            ["output"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "mfgsync_consumer_lag_messages",
+            "Messages between the last stable offset and the next one to read.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.shortages_open = Gauge(
+            "mfgsync_shortages_open", "Open shortage signals.", ["plant", "severity"], registry=registry
+        )
+        self.triggers = Counter(
+            "mfgsync_triggers", "Procurement triggers opened, by type.", ["type"], registry=registry
+        )
+        self.exceptions_open = Gauge(
+            "mfgsync_exceptions_open", "Open exceptions.", ["type"], registry=registry
+        )
+        self.exception_age = Gauge(
+            "mfgsync_exception_age_seconds", "Age of the oldest open exception.", ["type"], registry=registry
+        )
+        self.po_lines_awaiting = Gauge(
+            "mfgsync_po_lines_awaiting_confirmation",
+            "Open purchase order lines without a supplier confirmation.",
+            ["plant"],
+            registry=registry,
+        )
+        self.bom_propagation = Histogram(
+            "mfgsync_bom_revision_propagation_seconds",
+            "From a BOM revision's event time to the end of the planning pass that published its effects.",
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )

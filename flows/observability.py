@@ -1,0 +1,226 @@
+"""What the running service shows: metrics, `/status`, readiness and alerting (SPEC 7).
+
+`StatusBoard` watches the dataflow's streams through `inspect` steps and the planning
+hook, keeps a small process-local view (open shortages, triggers, exceptions, ECOs, lag) and
+updates the Prometheus metrics. Each process has its own board; Prometheus sums processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.alerting import AlertDispatcher
+from connectors.metrics import SyncMetrics
+from operators.guard import Outcome, Verdict
+from operators.planner import PlanningFact, PlantPlanner
+from schemas.events import BomRevisionReleased
+from schemas.outputs import (
+    DeadLetter,
+    LagReport,
+    OutputRecord,
+    ProcurementTrigger,
+    ShortageSignal,
+    SyncException,
+)
+
+INGEST_MEMORY = 100_000
+"""How many recent event ids remember their ingest time (for sync latency)."""
+
+
+class StatusBoard:
+    """Process-local view of the service for metrics, `/status`, `/readyz` and alerts."""
+
+    def __init__(
+        self,
+        metrics: SyncMetrics,
+        *,
+        ready_max_lag: int = 1_000,
+        alerts: AlertDispatcher | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.metrics = metrics
+        self.ready_max_lag = ready_max_lag
+        self.alerts = alerts
+        self.clock = clock
+        self.started = clock()
+        self._lock = threading.Lock()
+        self._ingested: OrderedDict[str, float] = OrderedDict()
+        self._outcomes: Counter[str] = Counter()
+        self._shortages: dict[str, tuple[str, str]] = {}
+        self._triggers: dict[str, str] = {}
+        self._exceptions: dict[str, tuple[str, str, datetime | None]] = {}
+        self._ecos: dict[tuple[str, str], dict[str, Any]] = {}
+        self._po_awaiting: dict[str, int] = {}
+        self._lag: dict[str, dict[str, float]] = {}
+        self._assigned: set[tuple[str, int]] = set()
+        self._consumer_lag: dict[tuple[str, int], int] = {}
+
+    # ------------------------------------------------------------- hooks in
+
+    def decoded(self, item: Any) -> None:
+        """Remember when an event entered the service."""
+        event_id = getattr(item, "event_id", None)
+        if event_id is None or isinstance(item, DeadLetter):
+            return
+        with self._lock:
+            self._ingested[event_id] = self.clock().timestamp()
+            while len(self._ingested) > INGEST_MEMORY:
+                self._ingested.popitem(last=False)
+
+    def verdict(self, item: Verdict | DeadLetter) -> None:
+        """Count an input's terminal outcome; observe event lag of admitted events."""
+        if isinstance(item, DeadLetter):
+            topic, outcome = item.topic or "unknown", Outcome.DEAD_LETTERED.value
+        else:
+            topic, outcome = item.event.TOPIC, item.outcome.value
+            if item.outcome is Outcome.APPLIED:
+                lag = (self.clock() - item.event.event_time).total_seconds()
+                self.metrics.event_lag.labels(item.event.source).observe(max(0.0, lag))
+        self.metrics.events.labels(topic, outcome).inc()
+        with self._lock:
+            self._outcomes[outcome] += 1
+
+    def record(self, item: tuple[str, OutputRecord]) -> None:
+        """Track an emitted record's effect on open shortages, triggers and exceptions."""
+        _, record = item
+        if isinstance(record, ShortageSignal):
+            self._shortage(record)
+        elif isinstance(record, ProcurementTrigger):
+            with self._lock:
+                if record.state == "WITHDRAWN":
+                    self._triggers.pop(record.trigger_id, None)
+                else:
+                    self._triggers[record.trigger_id] = record.type
+            if record.state == "OPEN":
+                self.metrics.triggers.labels(record.type).inc()
+        elif isinstance(record, SyncException):
+            self._exception(record)
+        elif isinstance(record, LagReport):
+            with self._lock:
+                self._lag[record.source] = {
+                    "count": record.count,
+                    "p50_s": record.p50_s,
+                    "p99_s": record.p99_s,
+                    "max_s": record.max_s,
+                }
+
+    def planned(
+        self, planner: PlantPlanner, facts: Sequence[PlanningFact], records: Sequence[OutputRecord]
+    ) -> None:
+        """After a planning pass: sync latency, PO lines awaiting confirmation, ECO propagation."""
+        now = self.clock()
+        with self._lock:
+            ingests = [self._ingested[f.event_id] for f in facts if f.event_id in self._ingested]
+            self._po_awaiting[planner.plant] = planner.po_lines_awaiting_confirmation()
+        if ingests and records:
+            latency = now.timestamp() - min(ingests)
+            for topic in {r.TOPIC for r in records}:
+                self.metrics.sync_latency.labels(topic).observe(max(0.0, latency))
+        self.metrics.po_lines_awaiting.labels(planner.plant).set(self._po_awaiting[planner.plant])
+        triggered = {c for r in records if isinstance(r, ProcurementTrigger) for c in r.cause_event_ids}
+        for fact in facts:
+            if isinstance(fact, BomRevisionReleased):
+                seconds = (now - fact.event_time).total_seconds()
+                self.metrics.bom_propagation.observe(max(0.0, seconds))
+                eco = fact.eco_number or f"{fact.parent_item}@{fact.revision}"
+                with self._lock:
+                    entry = self._ecos.setdefault((eco, planner.plant), {"released_at": fact.event_time})
+                    entry.update(propagated=True, propagation_s=seconds)
+                    if fact.event_id in triggered:
+                        entry["last_trigger_at"] = now
+
+    def partition_assigned(self, topic: str, partition: int) -> None:
+        """A source partition this process reads."""
+        with self._lock:
+            self._assigned.add((topic, partition))
+
+    def consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Consumer lag of one partition, from librdkafka statistics."""
+        self.metrics.consumer_lag.labels(topic, str(partition)).set(lag)
+        with self._lock:
+            self._assigned.add((topic, partition))
+            self._consumer_lag[(topic, partition)] = lag
+
+    # ------------------------------------------------------------ views out
+
+    def ready(self) -> bool:
+        """Every assigned partition reported, and none lags more than `ready_max_lag`."""
+        with self._lock:
+            if not self._assigned or set(self._consumer_lag) < self._assigned:
+                return False
+            return max(self._consumer_lag.values()) <= self.ready_max_lag
+
+    def status(self) -> dict[str, Any]:
+        """The `/status` document (see `flows/status.py` for its rendering)."""
+        now = self.clock()
+        with self._lock:
+            severities = Counter(severity for _, severity in self._shortages.values())
+            return {
+                "service": {
+                    "ready": self._ready_unlocked(),
+                    "uptime_s": (now - self.started).total_seconds(),
+                },
+                "events": {o.value: self._outcomes.get(o.value, 0) for o in Outcome},
+                "shortages_open": {s: severities.get(s, 0) for s in ("CRITICAL", "HIGH", "WARNING")},
+                "triggers_open": dict(sorted(Counter(self._triggers.values()).items())),
+                "ecos": [
+                    {
+                        "eco": eco,
+                        "plant": plant,
+                        "released_at": e["released_at"].isoformat(),
+                        "last_trigger_at": e["last_trigger_at"].isoformat()
+                        if "last_trigger_at" in e
+                        else None,
+                        "propagated": bool(e.get("propagated")),
+                        "propagation_s": e.get("propagation_s"),
+                    }
+                    for (eco, plant), e in sorted(self._ecos.items())
+                ],
+                "po_lines_awaiting_confirmation": dict(sorted(self._po_awaiting.items())),
+                "exceptions_open": [
+                    {"type": kind, "key": key, "age_s": (now - seen).total_seconds() if seen else 0.0}
+                    for kind, key, seen in sorted(self._exceptions.values(), key=lambda e: (e[0], e[1]))
+                ],
+                "lag": dict(sorted(self._lag.items())),
+            }
+
+    def _ready_unlocked(self) -> bool:
+        if not self._assigned or set(self._consumer_lag) < self._assigned:
+            return False
+        return max(self._consumer_lag.values()) <= self.ready_max_lag
+
+    def _shortage(self, signal: ShortageSignal) -> None:
+        with self._lock:
+            if signal.state == "RESOLVED":
+                self._shortages.pop(signal.signal_id, None)
+            else:
+                self._shortages[signal.signal_id] = (signal.plant, signal.severity)
+            counts = Counter(self._shortages.values())
+        for severity in ("CRITICAL", "HIGH", "WARNING"):
+            self.metrics.shortages_open.labels(signal.plant, severity).set(
+                counts.get((signal.plant, severity), 0)
+            )
+        if self.alerts is not None:
+            self.alerts.submit(signal)
+
+    def _exception(self, exception: SyncException) -> None:
+        now = self.clock()
+        with self._lock:
+            if exception.state == "CLOSED":
+                self._exceptions.pop(exception.exception_id, None)
+            else:
+                self._exceptions[exception.exception_id] = (
+                    exception.type,
+                    exception.key,
+                    exception.first_seen,
+                )
+            of_type = [seen for kind, _, seen in self._exceptions.values() if kind == exception.type]
+        self.metrics.exceptions_open.labels(exception.type).set(len(of_type))
+        oldest = min((s for s in of_type if s is not None), default=None)
+        self.metrics.exception_age.labels(exception.type).set(
+            (now - oldest).total_seconds() if oldest else 0.0
+        )
