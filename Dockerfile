@@ -18,6 +18,8 @@ RUN pip install . && rm -rf /src
 RUN useradd --system --uid 10001 --home-dir /app --create-home mfgsync
 WORKDIR /app
 USER mfgsync
+# Owned by the service user, so a named volume mounted here is writable (recovery store).
+RUN mkdir -p /app/recovery
 
 # Defaults for the compose network; override with -e / environment:.
 ENV MFGSYNC_KAFKA_BOOTSTRAP=kafka:9092 \

@@ -1,7 +1,8 @@
 """The `mfgsync` command line (SPEC 8 and 10).
 
 `demo` and `replay` work on files with no broker; `topics create`, `produce` and `run` work
-against Kafka, configured by `MFGSYNC_*` environment variables (see `flows/settings.py`).
+against Kafka, configured by `MFGSYNC_*` environment variables (see `flows/settings.py`);
+`status` summarises a running service.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     produce = sub.add_parser("produce", help="publish JSON Lines events to their Kafka topics")
     produce.add_argument("--input", required=True, help="a .jsonl file or a directory of them")
 
+    status = sub.add_parser("status", help="summarise a running service (its /status endpoint)")
+    status.add_argument("--url", default=None, help="service base URL (default: http://127.0.0.1:9464)")
+
     run = sub.add_parser("run", help="run the service against Kafka until stopped")
     run.add_argument("--workers", "-w", type=int, default=1, help="worker threads per process")
     run.add_argument("--process-id", "-i", type=int, default=None, help="this process in a cluster")
@@ -69,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(Path(args.output), args.today, args.bucket)
+        if args.command == "status":
+            from flows import status
+
+            return status.main([args.url] if args.url else [])
         if args.command in ("topics", "produce", "run"):
             from flows import kafka_commands
 

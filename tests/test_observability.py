@@ -180,3 +180,18 @@ def test_a_dead_webhook_is_counted_and_does_not_slow_the_flow(kafka, tmp_path):
     # Every signal's alert is accounted for as a dead letter, none silently lost.
     assert {d["key"] for d in undeliverable} == {key.decode() for key in shortages}
     assert all("webhook" in d["reason"] for d in undeliverable)
+
+
+def test_mfgsync_status_summarises_the_running_service(kafka, tmp_path):
+    port = free_port()
+    service = Service(kafka, "json", None, metrics_port=str(port))
+    service.setup(write_lines(tmp_path / "scenario.jsonl", scenario_events(TODAY)))
+    with running(service):
+        base = f"http://127.0.0.1:{port}"
+        wait_for("ECOs in /status", lambda: json.loads(get(f"{base}/status")[1])["ecos"])
+        shown = service.cli("status", "--url", base)
+    assert shown.returncode == 0, shown.stderr
+    assert "ECO-4711" in shown.stdout
+    assert "CRITICAL" in shown.stdout
+    missing = service.cli("status", "--url", f"http://127.0.0.1:{free_port()}")
+    assert missing.returncode == 2
