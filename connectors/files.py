@@ -1,7 +1,8 @@
 """File source and sink for bytewax: JSON Lines in, one JSON Lines file per topic out.
 
-The source has one partition per input file, read in line order; its resume state is the
-byte offset and line number, so a recovered run neither skips nor repeats lines. The sink has
+The source reads the input files one after the other in name order (lines in file order);
+its resume state is the file, byte offset and line number, so a recovered run neither skips
+nor repeats lines. The sink has
 one partition per output topic (`<topic>.jsonl` in the output directory); its resume state is
 the file length at the snapshot, and a resumed run truncates back to it before writing.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
@@ -36,46 +38,65 @@ def input_files(path: str | Path) -> list[Path]:
     return [path]
 
 
-class _LinePartition(StatefulSourcePartition[RawRecord, tuple[int, int]]):
-    def __init__(self, path: Path, resume: tuple[int, int] | None) -> None:
-        self._path = str(path)
-        self._file = path.open("rb")
-        self._offset, self._line = resume or (0, 0)
-        self._file.seek(self._offset)
+class _LinePartition(StatefulSourcePartition[RawRecord, tuple[int, int, int]]):
+    """Reads the files one after the other; state: (file index, byte offset, line number)."""
+
+    def __init__(self, paths: list[Path], resume: tuple[int, int, int] | None) -> None:
+        self._paths = paths
+        self._index, self._offset, self._line = resume or (0, 0, 0)
+        self._file: BinaryIO | None = None
+        self._open()
+
+    def _open(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._index < len(self._paths):
+            self._file = self._paths[self._index].open("rb")
+            self._file.seek(self._offset)
 
     def next_batch(self) -> list[RawRecord]:
         batch: list[RawRecord] = []
-        for _ in range(BATCH_LINES):
+        while self._file is not None and len(batch) < BATCH_LINES:
             raw = self._file.readline()
-            if not raw:
-                if not batch:
-                    raise StopIteration
-                break
+            if not raw:  # this file is done: on to the next one
+                self._index, self._offset, self._line = self._index + 1, 0, 0
+                self._open()
+                continue
             self._offset += len(raw)
             self._line += 1
             value = raw.rstrip(b"\r\n")
             if value.strip():  # blank lines separate nothing and are not records
-                batch.append(RawRecord(self._path, -1, self._line, value, is_file=True))
+                batch.append(RawRecord(str(self._paths[self._index]), -1, self._line, value, is_file=True))
+        if not batch and self._file is None:
+            raise StopIteration
         return batch
 
-    def snapshot(self) -> tuple[int, int]:
-        return (self._offset, self._line)
+    def snapshot(self) -> tuple[int, int, int]:
+        return (self._index, self._offset, self._line)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
-class JsonlSource(FixedPartitionedSource[RawRecord, tuple[int, int]]):
-    """Lines of JSON Lines files as `RawRecord`s, one partition per file."""
+class JsonlSource(FixedPartitionedSource[RawRecord, tuple[int, int, int]]):
+    """Lines of JSON Lines files as `RawRecord`s.
+
+    One partition reads every file in name order, so each key's events arrive in the same
+    order whatever the number of workers, and replays stay deterministic.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        self._files = {str(p): p for p in input_files(path)}
+        self._files = input_files(path)
 
     def list_parts(self) -> list[str]:
-        return list(self._files)
+        return ["jsonl"]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: tuple[int, int] | None) -> _LinePartition:
-        return _LinePartition(self._files[for_part], resume_state)
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: tuple[int, int, int] | None
+    ) -> _LinePartition:
+        return _LinePartition(self._files, resume_state)
 
 
 class _TopicFilePartition(StatefulSinkPartition[OutputRecord, int]):

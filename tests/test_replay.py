@@ -215,3 +215,17 @@ def test_a_lone_surrogate_escape_is_dead_lettered_not_written(tmp_path):
     letters = list(read_changelog(tmp_path / "out" / "sync.dlq.jsonl").values())
     assert [d["error"] for d in letters] == ["INVALID_JSON"]
     assert "surrogate" in letters[0]["reason"]
+
+
+def test_a_directory_is_one_ordered_input_with_any_number_of_workers(tmp_path):
+    lines = [json.dumps(e) for e in scenario_events(TODAY)]
+    whole, parts = tmp_path / "whole.jsonl", tmp_path / "parts"
+    whole.write_text("\n".join(lines) + "\n")
+    parts.mkdir()
+    for n in range(0, len(lines), 15):  # files named so that name order is input order
+        (parts / f"{n:04d}.jsonl").write_text("\n".join(lines[n : n + 15]) + "\n")
+    (parts / "notes.txt").write_text("not an input: only *.jsonl are read\n")
+    run_replay(whole, tmp_path / "one", TODAY)
+    run_replay(parts, tmp_path / "two", TODAY, workers=2)
+    assert final_state(tmp_path / "two") == final_state(tmp_path / "one")
+    assert read_counts(tmp_path / "two") == read_counts(tmp_path / "one")
