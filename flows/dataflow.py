@@ -301,7 +301,11 @@ def build_core(
         op.stateful_batch("planning", by_plant, _planning_builder(config)),
     )
 
-    records = op.merge("records", planned, guard_exceptions, inv_rest.falses, dead)
+    dead_kind = op.key_on("dead_letter_kind", dead, lambda d: f"{d.topic or 'unknown'}|{d.error}")
+    schema_invalid = op.key_rm(
+        "schema_invalid_unkey", op.stateful_map("schema_invalid", dead_kind, _schema_invalid(config))
+    )
+    records = op.merge("records", planned, guard_exceptions, inv_rest.falses, dead, schema_invalid)
     topics = op.map("by_topic", records, lambda r: (r.TOPIC, r))
     all_verdicts = op.merge("verdicts", admitted.falses, inv_rest.trues, planning_verdicts, dead)
     return FlowStreams(records=topics, verdicts=all_verdicts)
@@ -333,6 +337,42 @@ def build_flow(
         out = op.merge("with_counts", out, count_outcomes(streams.verdicts))
     op.output("write", out, sink)
     return flow
+
+
+SchemaInvalidState = tuple[int, datetime | None]
+
+
+def _schema_invalid(
+    config: FlowConfig,
+) -> Callable[[SchemaInvalidState | None, DeadLetter], tuple[SchemaInvalidState, SyncException]]:
+    """One open SCHEMA_INVALID exception per input topic and error kind, counting dead letters.
+
+    Its first-seen time is processing time in service mode; replays leave it empty so their
+    outputs do not depend on when they ran.
+    """
+
+    def update(
+        state: SchemaInvalidState | None, letter: DeadLetter
+    ) -> tuple[SchemaInvalidState, SyncException]:
+        count, first_seen = state or (0, None if config.plan_on == "eof" else config.clock())
+        count += 1
+        topic = letter.topic or "unknown"
+        exception = SyncException(
+            exception_id=f"SCHEMA_INVALID|{topic}|{letter.error}",
+            type="SCHEMA_INVALID",
+            state="OPEN",
+            key=topic,
+            details={
+                "error": letter.error,
+                "count": str(count),
+                "last_reason": letter.reason[:500],
+                "last_dlq_id": letter.dlq_id,
+            },
+            first_seen=first_seen,
+        )
+        return (count, first_seen), exception
+
+    return update
 
 
 def _outcome_key(v: Verdict | DeadLetter) -> str:

@@ -94,6 +94,13 @@ class BomBook:
         """True when the item has any revision at this plant."""
         return item in self.revisions
 
+    def has_bom_from(self, item: str, day: date) -> bool:
+        """True when a revision of the item applies on `day` or later (not ended by then)."""
+        return any(
+            rev.effective_to is None or rev.effective_to > day
+            for rev in self.revisions.get(item, {}).values()
+        )
+
     def effective(self, parent: str, day: date, pinned: str | None = None) -> BomRevisionReleased | None:
         """The revision of `parent` that applies on `day` (or the pinned one)."""
         by_rev = self.revisions.get(parent)

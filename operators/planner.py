@@ -250,7 +250,7 @@ class PlantPlanner:
         self, item: str, today: date, calendar: BucketCalendar, out: list[OutputRecord]
     ) -> set[str]:
         """Net one item, publish its records, return components whose requirements changed."""
-        settings = self.settings(item)
+        settings = self.settings(item, today)
         position = self.positions.get(item, StockPosition())
         plan = net_item(
             settings,
@@ -264,23 +264,28 @@ class PlantPlanner:
         self.plans[item] = plan
         phased_out = self.bom.phased_out().get(item)
         phased_in = self.bom.phased_in().get(item)
+        # A planned order or shortage that covers no requirement (safety stock) is caused by
+        # the parameters that set it. (Not by the last stock movement: which one came last
+        # depends on arrival order, and the records must not.)
+        params = self.params.get(item)
+        fallback = (params.event_id,) if params is not None else ()
         out.extend(
             self.triggers.update(
-                item, item_triggers(self.plant, item, plan, settings, today, phased_out, phased_in)
+                item, item_triggers(self.plant, item, plan, settings, today, phased_out, phased_in, fallback)
             )
         )
-        out.extend(self.shortages.update(item, item_shortage(self.plant, item, plan, phased_in)))
+        out.extend(self.shortages.update(item, item_shortage(self.plant, item, plan, phased_in, fallback)))
         out.extend(
             self.availability.update(item, item_availability(self.plant, item, plan, settings, position))
         )
         out.extend(self.exceptions.update(item, self._unknown_item(item)))
         return self._update_contributions(item, plan, settings)
 
-    def settings(self, item: str) -> PlanningSettings:
-        """Planning parameters with defaults: MAKE when the item has a BOM, BUY otherwise."""
+    def settings(self, item: str, today: date) -> PlanningSettings:
+        """Planning parameters, defaulted: MAKE when a BOM applies from today on, else BUY."""
         params = self.params.get(item)
         if params is None:
-            return PlanningSettings(make=self.bom.has_bom(item))
+            return PlanningSettings(make=self.bom.has_bom_from(item, today))
         return PlanningSettings(
             make=params.make_or_buy == "MAKE",
             lead_time_days=params.lead_time_days,

@@ -31,6 +31,7 @@ def item_triggers(
     today: date,
     engineered_out_by: BomRevisionReleased | None,
     engineered_in_by: BomRevisionReleased | None = None,
+    fallback_causes: tuple[str, ...] = (),
 ) -> list[ProcurementTrigger]:
     """Every trigger the item's plan calls for.
 
@@ -41,7 +42,9 @@ def item_triggers(
     order_type = "CREATE_PRODUCTION_PROPOSAL" if settings.make else "CREATE_REQUISITION"
     supplier = None if settings.make else settings.supplier
     for order in plan.planned_orders:
-        causes, corrs = with_change(order.cause_ids, order.correlation_ids, engineered_in_by)
+        causes, corrs = with_change(
+            order.cause_ids or fallback_causes, order.correlation_ids, engineered_in_by
+        )
         trigger_id = f"{order_type}|{plant}|{item}|{order.need_date.isoformat()}"
         out.append(
             ProcurementTrigger(
@@ -113,13 +116,19 @@ def item_triggers(
 
 
 def item_shortage(
-    plant: str, item: str, plan: ItemPlan, engineered_in_by: BomRevisionReleased | None = None
+    plant: str,
+    item: str,
+    plan: ItemPlan,
+    engineered_in_by: BomRevisionReleased | None = None,
+    fallback_causes: tuple[str, ...] = (),
 ) -> list[ShortageSignal]:
     """The item's shortage signal, if it is short."""
     shortage = plan.shortage
     if shortage is None:
         return []
-    causes, corrs = with_change(shortage.cause_ids, shortage.correlation_ids, engineered_in_by)
+    causes, corrs = with_change(
+        shortage.cause_ids or fallback_causes, shortage.correlation_ids, engineered_in_by
+    )
     return [
         ShortageSignal(
             signal_id=f"{plant}|{item}",

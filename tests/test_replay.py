@@ -138,6 +138,13 @@ def test_each_malformed_line_becomes_one_dead_letter_and_changes_nothing_else(tm
     counts = read_counts(dirty_out)
     assert counts["dead_lettered"] == len(bad)
     assert sum(counts.values()) == len(lines)
+    schema_invalid = [
+        e
+        for e in read_changelog(dirty_out / "sync.exceptions.jsonl").values()
+        if e["type"] == "SCHEMA_INVALID"
+    ]
+    assert sum(int(e["details"]["count"]) for e in schema_invalid) == len(bad)
+    assert {e["state"] for e in schema_invalid} == {"OPEN"}
 
 
 def test_two_workers_and_a_second_run_give_the_same_changelogs(tmp_path):
