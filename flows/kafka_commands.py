@@ -104,7 +104,7 @@ def _produce(settings: Settings, path: Path) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run `flows.service:flow` under bytewax's runner, with recovery when configured."""
+    """Replace this process with bytewax's runner of `flows.service:flow` (recovery if set)."""
     command = [sys.executable, "-m", "bytewax.run", "flows.service:flow", "-w", str(args.workers)]
     if args.process_id is not None or args.addresses:
         command += ["-i", str(args.process_id or 0), "-a", args.addresses or ""]
@@ -134,4 +134,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         "starting %s",
         json.dumps({"workers": args.workers, "recovery": recovery, "tail": not args.exit_at_end}),
     )
-    return subprocess.run(command, env=env, check=False).returncode
+    # Become the runner, so that signals (SIGTERM from an orchestrator) reach the dataflow.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, command, env)

@@ -136,3 +136,28 @@ def test_sigkill_at_random_moments_loses_no_event_and_leaves_no_conflicting_trig
     for topic in COMPARED:
         assert service.live(topic) == expected[topic], topic
     assert service.changelog("sync.dlq") == {}
+
+
+def _processes_with_env(entry: str) -> list[int]:
+    found = []
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                with open(f"/proc/{proc}/environ", "rb") as env:
+                    if entry.encode() in env.read().split(b"\0"):
+                        found.append(int(proc))
+            except OSError:
+                continue
+    return found
+
+
+def test_sigterm_to_mfgsync_run_stops_the_dataflow_itself(kafka, tmp_path):
+    service = Service(kafka, "json", None)
+    service.setup(write_lines(tmp_path / "scenario.jsonl", scenario_events(TODAY)))
+    proc = service.start()
+    time.sleep(3)
+    assert proc.poll() is None  # a tailing service keeps running
+    proc.terminate()
+    assert proc.wait(timeout=30) != 0
+    time.sleep(0.5)
+    assert _processes_with_env(f"MFGSYNC_TOPIC_PREFIX={service.prefix}") == []
