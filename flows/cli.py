@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         "--recovery-dir", default=None, help="bytewax recovery store (default: MFGSYNC_RECOVERY_DIR)"
     )
     run.add_argument("--exit-at-end", action="store_true", help="stop at the end of the input topics")
+    run.add_argument(
+        "--today", type=_date, default=None, help="fix the planning date (default: processing date)"
+    )
+    run.add_argument(
+        "--bucket", choices=("day", "week"), default=None, help="planning buckets (default: day)"
+    )
     return parser
 
 

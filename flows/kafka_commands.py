@@ -130,6 +130,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         env["MFGSYNC_PROCESS_ID"] = str(args.process_id)
     if args.exit_at_end:
         env["MFGSYNC_TAIL"] = "false"
+    if args.today is not None:
+        env["MFGSYNC_TODAY"] = args.today.isoformat()
+    if args.bucket is not None:
+        env["MFGSYNC_BUCKET"] = args.bucket
     logging.getLogger("mfgsync").info(
         "starting %s",
         json.dumps({"workers": args.workers, "recovery": recovery, "tail": not args.exit_at_end}),

@@ -31,8 +31,9 @@ pytestmark = pytest.mark.kafka
 def test_service_gives_the_same_triggers_and_shortages_as_replay(kafka, registry, tmp_path, value_format):
     source = write_lines(tmp_path / "scenario.jsonl", scenario_events(TODAY))
     service = Service(kafka, value_format, registry if value_format == "avro" else None)
+    del service.env["MFGSYNC_TODAY"]  # the planning date comes from the command line here
     service.setup(source)
-    service.run_to_end()
+    service.run_to_end("--today", TODAY.isoformat())
     expected = replay_live(source, tmp_path / "replay")
     for topic in COMPARED:
         assert service.live(topic) == expected[topic], topic
