@@ -205,11 +205,6 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
     def on_batch(self, values: list[PlanningFact]) -> tuple[Iterable[OutputRecord], bool]:
         if not self.planner.plant and values:  # bytewax builders are not told their key
             self.planner.plant = values[0].plant
-        if not self.adopted and self.config.published is not None:
-            # Once per start: output published after the last snapshot is unknown to the
-            # restored state; adopting it lets this plan withdraw what is no longer true.
-            self.planner.adopt(self.config.published(self.planner.plant))
-            self.adopted = True
         for fact in values:
             self.planner.apply(fact)
         if self.config.plan_on == "batch":
@@ -224,6 +219,11 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
         return self._plan([]), StatefulBatchLogic.RETAIN
 
     def _plan(self, facts: list[PlanningFact]) -> list[OutputRecord]:
+        if not self.adopted and self.config.published is not None and self.planner.plant:
+            # Once per start: output published after the last snapshot is unknown to the
+            # restored state; adopting it lets this plan withdraw what is no longer true.
+            self.planner.adopt(self.config.published(self.planner.plant))
+            self.adopted = True
         records = self.planner.plan(self.config.planning_date())
         if self.config.observer is not None:
             self.config.observer.planned(self.planner, facts, records)
