@@ -118,12 +118,15 @@ class BomBook:
                 best = rev
         return best
 
-    def explode(self, parent: str, day: date, pinned: str | None = None) -> list[ExplodedLine]:
+    def explode(self, parent: str, day: date, pinned: str | None = None) -> tuple[ExplodedLine, ...]:
         """Component needs per unit of `parent` on `day`, phantoms blown through."""
         top = self.effective(parent, day, pinned)
         if top is None:
-            return []
-        cyclic = self._derive().cyclic_edges
+            return ()
+        derived = self._derive()
+        if top.event_id in derived.explosions:
+            return derived.explosions[top.event_id]
+        cyclic = derived.cyclic_edges
         out: list[ExplodedLine] = []
 
         def walk(
@@ -141,7 +144,11 @@ class BomBook:
                 out.append(ExplodedLine(line.component, qty, ids, corrs))
 
         walk(top, 1.0, (top.event_id,), _corrs(top), 0)
-        return out
+        exploded = tuple(out)
+        if not any(line.phantom for line in top.lines):
+            # Without phantoms the explosion depends on the revision only, not on the date.
+            derived.explosions[top.event_id] = exploded
+        return exploded
 
     def low_level_codes(self) -> dict[str, int]:
         """Low-level code of every item in the plant's BOMs (absent items are level 0)."""
@@ -197,6 +204,8 @@ class _Derived:
     parents_of: dict[str, set[str]]
     phased_out: dict[str, BomRevisionReleased]
     phased_in: dict[str, BomRevisionReleased]
+    explosions: dict[str, tuple[ExplodedLine, ...]] = field(default_factory=dict)
+    """Explosions of phantom-free revisions by revision event id, filled as they are asked."""
 
     @classmethod
     def build(
@@ -221,12 +230,14 @@ class _Derived:
             for members in groups.values()
             if len(members) > 1 or (members[0], members[0]) in cyclic
         )
+        phased_out, phased_in = _engineering_changes(revisions, dropped)
         return cls(
             cyclic_edges=cyclic,
             cycles=cycles,
             llc=_low_level_codes(edges, cyclic),
             parents_of=parents_of,
-            **_engineering_changes(revisions, dropped),
+            phased_out=phased_out,
+            phased_in=phased_in,
         )
 
 
@@ -301,7 +312,7 @@ def _low_level_codes(edges: dict[str, set[str]], cyclic: set[tuple[str, str]]) -
 def _engineering_changes(
     revisions: dict[str, dict[str, BomRevisionReleased]],
     dropped: dict[str, BomRevisionReleased],
-) -> dict[str, dict[str, BomRevisionReleased]]:
+) -> tuple[dict[str, BomRevisionReleased], dict[str, BomRevisionReleased]]:
     phased_out: dict[str, BomRevisionReleased] = {}
     phased_in: dict[str, BomRevisionReleased] = {}
     used_now: set[str] = set()
@@ -319,4 +330,4 @@ def _engineering_changes(
     for component, revision in sorted(dropped.items()):
         if component not in used_now:
             phased_out.setdefault(component, revision)
-    return {"phased_out": phased_out, "phased_in": phased_in}
+    return phased_out, phased_in

@@ -28,6 +28,7 @@ Rules, as the code applies them (dates are bucket start dates):
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ from typing import Literal
 from operators.calendar import BucketCalendar
 
 EPS = 1e-9
-MAX_CAUSES = 64
+MAX_CAUSES = 16
+"""Cause event ids and correlation ids kept per requirement, order and signal (sorted, first
+ones). They travel down the BOM levels, so the bound keeps netting cost flat."""
 MAX_IMPACTED = 50
 
 LotSizeRule = Literal["LOT_FOR_LOT", "FIXED_QTY", "MIN_QTY", "PERIODS_OF_SUPPLY"]
@@ -177,7 +180,7 @@ def net_item(
             balance += qty
 
     orders = tuple(
-        _planned_order(settings, b, qty, _covered(b, planned, j, by_bucket))
+        _planned_order(settings, b, qty, _covered(b, planned, j, buckets, by_bucket))
         for j, (b, qty) in enumerate(planned)
     )
     shortage = None
@@ -188,8 +191,8 @@ def net_item(
             qty=_round(shortage_qty),
             severity=_severity(shortage_bucket, today, first, settings, projected_min),
             impacted_orders=_capped((r.reference for r in impacted), MAX_IMPACTED),
-            cause_ids=_capped((c for r in impacted for c in r.cause_ids), MAX_CAUSES),
-            correlation_ids=_capped((c for r in impacted for c in r.correlation_ids), MAX_CAUSES),
+            cause_ids=union_ids((r.cause_ids for r in impacted), MAX_CAUSES),
+            correlation_ids=union_ids((r.correlation_ids for r in impacted), MAX_CAUSES),
         )
     actions = _receipt_actions(available, ss, buckets, gross, receipts, bucket, reschedule_out_days)
     cancelled = sum(a.receipt.qty for a in actions if a.kind == "CANCEL")
@@ -237,22 +240,36 @@ def _lot_size(
 
 
 def _covered(
-    b: date, planned: list[tuple[date, float]], j: int, by_bucket: dict[date, list[Requirement]]
-) -> list[Requirement]:
-    """Requirements from a planned order's bucket up to the next planned order's."""
+    b: date,
+    planned: list[tuple[date, float]],
+    j: int,
+    buckets: list[date],
+    by_bucket: dict[date, list[Requirement]],
+) -> tuple[list[Requirement], list[Requirement]]:
+    """A planned order's own bucket's requirements (its causes) and those it serves.
+
+    It serves the requirements from its bucket up to the next planned order's.
+    """
     until = planned[j + 1][0] if j + 1 < len(planned) else None
-    return [r for rb, reqs in by_bucket.items() if rb >= b and (until is None or rb < until) for r in reqs]
+    start = bisect.bisect_left(buckets, b)
+    served: list[Requirement] = []
+    for rb in buckets[start:]:
+        if until is not None and rb >= until:
+            break
+        served.extend(by_bucket.get(rb, ()))
+    return by_bucket.get(b, []), served
 
 
 def _planned_order(
-    settings: PlanningSettings, need: date, qty: float, covered: list[Requirement]
+    settings: PlanningSettings, need: date, qty: float, covered: tuple[list[Requirement], list[Requirement]]
 ) -> PlannedOrder:
+    own, served = covered
     return PlannedOrder(
         need_date=need,
         release_date=need - timedelta(days=settings.lead_time_days),
         qty=qty,
-        cause_ids=_capped((c for r in covered for c in r.cause_ids), MAX_CAUSES),
-        correlation_ids=_capped((c for r in covered for c in r.correlation_ids), MAX_CAUSES),
+        cause_ids=union_ids((r.cause_ids for r in own), MAX_CAUSES),
+        correlation_ids=union_ids((r.correlation_ids for r in served), MAX_CAUSES),
     )
 
 
@@ -302,6 +319,15 @@ def _receipt_actions(
 
 def _capped(values: Iterable[str], limit: int) -> tuple[str, ...]:
     return tuple(sorted(set(values)))[:limit]
+
+
+def union_ids(groups: Iterable[tuple[str, ...]], limit: int = MAX_CAUSES) -> tuple[str, ...]:
+    """The sorted union of id tuples, first `limit` (set union runs in C: this is a hot path)."""
+    merged: set[str] = set()
+    merged.update(*groups)
+    if len(merged) < 2:
+        return tuple(merged)
+    return tuple(sorted(merged)[:limit])
 
 
 def _round(value: float) -> float:

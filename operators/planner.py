@@ -27,18 +27,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TypeVar
 
-from operators.bom import BomBook, ExplodedLine
+from operators.bom import BomBook
 from operators.calendar import BucketCalendar, BucketSize
 from operators.changelog import Changelog
 from operators.inventory import ComponentIssued, PositionChanged, StockPosition
 from operators.netting import (
     EPS,
-    MAX_CAUSES,
     ItemPlan,
     PlanningSettings,
     Requirement,
     ScheduledReceipt,
     net_item,
+    union_ids,
 )
 from operators.triggers import item_availability, item_shortage, item_triggers
 from schemas.events import (
@@ -380,6 +380,15 @@ class PlantPlanner:
     def _update_contributions(self, parent: str, plan: ItemPlan, settings: PlanningSettings) -> set[str]:
         """Recompute what `parent` asks of its components; return those that changed."""
         asks: dict[str, list[Requirement]] = {}
+        # Lines of one revision share their cause and correlation ids: union each pair once.
+        unions: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, ...]] = {}
+
+        def ids(own: tuple[str, ...], from_bom: tuple[str, ...]) -> tuple[str, ...]:
+            merged = unions.get((own, from_bom))
+            if merged is None:
+                merged = unions[(own, from_bom)] = union_ids((own, from_bom))
+            return merged
+
         for key in sorted(self.orders_of.get(parent, ())):
             order = self.production_orders[key]
             if order.item != parent or order.status not in OPEN_ORDER:
@@ -391,26 +400,30 @@ class PlantPlanner:
                 qty = line.qty_per * remaining - self.issued.get((order.order_id, line.component), 0.0)
                 if qty > EPS:
                     asks.setdefault(line.component, []).append(
-                        _dependent(
-                            line,
-                            order.start_date,
-                            qty,
-                            order.order_id,
-                            (order.event_id,),
-                            (order.correlation_id,) if order.correlation_id else (),
+                        Requirement(
+                            date=order.start_date,
+                            qty=round(qty, 9),
+                            reference=order.order_id,
+                            cause_ids=ids((order.event_id,), line.revision_event_ids),
+                            correlation_ids=ids(
+                                (order.correlation_id,) if order.correlation_id else (), line.correlation_ids
+                            ),
                         )
                     )
         if settings.make:
             for planned in plan.planned_orders:
+                # A component's requirement from a planned order names its direct causes, the
+                # BOM revisions, and the parent order as its reference; correlation ids (an ECO)
+                # travel all the way down.
+                reference = f"planned:{parent}:{planned.need_date.isoformat()}"
                 for line in self.bom.explode(parent, planned.release_date):
                     asks.setdefault(line.component, []).append(
-                        _dependent(
-                            line,
-                            planned.release_date,
-                            line.qty_per * planned.qty,
-                            f"planned:{parent}:{planned.need_date.isoformat()}",
-                            planned.cause_ids,
-                            planned.correlation_ids,
+                        Requirement(
+                            date=planned.release_date,
+                            qty=round(line.qty_per * planned.qty, 9),
+                            reference=reference,
+                            cause_ids=line.revision_event_ids,
+                            correlation_ids=ids(planned.correlation_ids, line.correlation_ids),
                         )
                     )
         new = {c: tuple(sorted(reqs, key=_req_order)) for c, reqs in asks.items()}
@@ -479,23 +492,6 @@ class PlantPlanner:
             for key, line in self.po_lines.items()
             if line.status == "OPEN" and key not in self.confirmations
         )
-
-
-def _dependent(
-    line: ExplodedLine,
-    day: date,
-    qty: float,
-    reference: str,
-    causes: tuple[str, ...],
-    correlations: tuple[str, ...],
-) -> Requirement:
-    return Requirement(
-        date=day,
-        qty=round(qty, 9),
-        reference=reference,
-        cause_ids=tuple(sorted(set(causes) | set(line.revision_event_ids)))[:MAX_CAUSES],
-        correlation_ids=tuple(sorted(set(correlations) | set(line.correlation_ids)))[:MAX_CAUSES],
-    )
 
 
 def _req_order(req: Requirement) -> tuple[date, str, float]:

@@ -76,7 +76,7 @@ def test_same_effective_from_goes_to_the_higher_revision_name():
 def test_unknown_parent_has_no_revision_and_explodes_to_nothing():
     book = BomBook()
     assert book.effective("P", date(2024, 1, 1)) is None
-    assert book.explode("P", date(2024, 1, 1)) == []
+    assert book.explode("P", date(2024, 1, 1)) == ()
     assert book.has_bom("P") is False
 
 

@@ -188,12 +188,23 @@ def test_release_dates_may_be_in_the_past():
     assert orders(plan) == [(W2, date(2023, 12, 25), 5.0)]
 
 
-def test_planned_orders_name_the_requirements_they_cover():
+def test_planned_orders_name_the_requirements_that_made_them_necessary():
     settings = PlanningSettings(lot_size_rule="FIXED_QTY", lot_size_qty=100)
     plan = net_item(settings, 0, [req(W1, 30, "A"), req(W2, 30, "B"), req(W3, 50, "C")], [], MONDAY, WEEK)
-    # W1 orders 100 (covers W1, W2); W3: 40 - 50 = -10 -> another 100.
+    # W1 orders 100 (it also serves W2); W3: 40 - 50 = -10 -> another 100.
     assert orders(plan) == [(W1, W1, 100.0), (W3, W3, 100.0)]
-    assert [o.cause_ids for o in plan.planned_orders] == [("ev-A", "ev-B"), ("ev-C",)]
+    assert [o.cause_ids for o in plan.planned_orders] == [("ev-A",), ("ev-C",)]
+
+
+def test_planned_orders_carry_the_correlation_ids_of_everything_they_serve():
+    settings = PlanningSettings(lot_size_rule="FIXED_QTY", lot_size_qty=100)
+    reqs = [
+        Requirement(W1, 30, "A", ("ev-A",), ("SO-1",)),
+        Requirement(W2, 30, "B", ("ev-B",), ("ECO-9",)),
+        Requirement(W3, 50, "C", ("ev-C",), ()),
+    ]
+    plan = net_item(settings, 0, reqs, [], MONDAY, WEEK)
+    assert [o.correlation_ids for o in plan.planned_orders] == [("ECO-9", "SO-1"), ()]
 
 
 def test_no_requirement_and_enough_stock_plans_nothing():
