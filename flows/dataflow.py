@@ -80,6 +80,10 @@ class FlowConfig:
     dedup_max_ids: int = DEFAULT_MAX_IDS
     reconcile_tolerance: float = DEFAULT_TOLERANCE
     reschedule_out_days: int = 0
+    plan_share: float = 0.5
+    """Live mode: at most about this share of a worker's time goes to re-planning. After a
+    pass that took t seconds the next one waits t * (1 - share) / share, so under load more
+    facts are coalesced into each pass; when passes are quick planning follows every batch."""
     clock: Clock = field(default=system_clock, compare=False)
     published: Callable[[str], Iterable[OutputRecord]] | None = field(default=None, compare=False)
     """What a plant already published (service mode), adopted by its planner on start."""
@@ -201,35 +205,49 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
         self.planner = planner
         self.config = config
         self.adopted = config.published is None
+        self.next_pass: datetime | None = None
+        self.pending: list[PlanningFact] = []
 
     def on_batch(self, values: list[PlanningFact]) -> tuple[Iterable[OutputRecord], bool]:
         if not self.planner.plant and values:  # bytewax builders are not told their key
             self.planner.plant = values[0].plant
         for fact in values:
             self.planner.apply(fact)
-        if self.config.plan_on == "batch":
-            return self._plan(values), StatefulBatchLogic.RETAIN
-        return [], StatefulBatchLogic.RETAIN
+        if self.config.plan_on == "eof":
+            return [], StatefulBatchLogic.RETAIN
+        self.pending.extend(values)
+        if self.next_pass is not None and self.config.clock() < self.next_pass:
+            return [], StatefulBatchLogic.RETAIN  # on_notify plans when the pause is over
+        return self._plan(), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[OutputRecord], bool]:
-        # A new day moves every bucket: plan again even without new facts.
-        return self._plan([]), StatefulBatchLogic.RETAIN
+        # Either the pause after a long pass is over, or a new day moves every bucket.
+        return self._plan(), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[OutputRecord], bool]:
-        return self._plan([]), StatefulBatchLogic.RETAIN
+        return self._plan(), StatefulBatchLogic.RETAIN
 
-    def _plan(self, facts: list[PlanningFact]) -> list[OutputRecord]:
+    def _plan(self) -> list[OutputRecord]:
+        facts, self.pending = self.pending, []
+        started = self.config.clock()
         if not self.adopted and self.config.published is not None and self.planner.plant:
             # Once per start: output published after the last snapshot is unknown to the
             # restored state; adopting it lets this plan withdraw what is no longer true.
             self.planner.adopt(self.config.published(self.planner.plant))
             self.adopted = True
         records = self.planner.plan(self.config.planning_date())
+        finished = self.config.clock()
+        share = min(max(self.config.plan_share, 0.01), 1.0)
+        self.next_pass = finished + (finished - started) * ((1 - share) / share)
         if self.config.observer is not None:
             self.config.observer.planned(self.planner, facts, records)
         return records
 
     def notify_at(self) -> datetime | None:
+        if self.config.plan_on == "eof":
+            return None
+        if self.pending and self.next_pass is not None:
+            return self.next_pass
         if self.config.today is not None:
             return None
         tomorrow = self.config.clock().date() + timedelta(days=1)
