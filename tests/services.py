@@ -59,7 +59,7 @@ def require_service(name: str, exc: BaseException) -> NoReturn:
         raise RuntimeError(f"{name} is required in CI but unavailable: {exc}") from exc
     import pytest
 
-    pytest.skip(f"{name} unavailable: {exc}")
+    pytest.skip(f"{name} unavailable (under CI=true this fails instead): {exc}")
 
 
 def start_service(stack: contextlib.ExitStack, name: str, service: contextlib.AbstractContextManager[T]) -> T:
