@@ -291,9 +291,16 @@ def key_state_tracemalloc(keys: int, movements: int) -> dict[str, Any]:
 
 
 def run(
-    items: int, lines: int, levels: int, orders: int, movements: int, revisions: int, budget_s: float
+    items: int,
+    lines: int,
+    levels: int,
+    orders: int,
+    movements: int,
+    revisions: int,
+    budget_s: float,
+    bucket: str = "day",
 ) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"bucket": bucket}
     plant = Plant(items, lines, levels, orders)
     events = plant.master_and_orders()
     result["plant"] = {
@@ -306,7 +313,7 @@ def run(
     }
     gc.collect()
     rss_before = _rss()
-    planner = PlantPlanner(plant=PLANT, config=PlannerConfig(bucket="day"))
+    planner = PlantPlanner(plant=PLANT, config=PlannerConfig(bucket=bucket))  # type: ignore[arg-type]
     positions: dict[str, InventoryPosition] = {}
     started = time.perf_counter()
     for event in events:
@@ -445,9 +452,21 @@ def main() -> None:
         default=300,
         help="seconds for the movement loop (half as much per other loop)",
     )
+    parser.add_argument(
+        "--bucket", choices=("day", "week"), default="day", help="planning buckets (service default: day)"
+    )
     args = parser.parse_args()
     emit_result(
-        run(args.items, args.lines, args.levels, args.orders, args.movements, args.revisions, args.budget)
+        run(
+            args.items,
+            args.lines,
+            args.levels,
+            args.orders,
+            args.movements,
+            args.revisions,
+            args.budget,
+            args.bucket,
+        )
     )
 
 

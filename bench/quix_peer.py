@@ -286,7 +286,7 @@ def main() -> None:
             "msg_per_s": round(Clock.processed / elapsed, 1) if elapsed > 0 else None,
             "mode": args.mode,
             "quixstreams": quixstreams.__version__,
-            "confluent_kafka": __import__("confluent_kafka").version()[0],
+            "confluent_kafka": __import__("confluent_kafka").__version__,
         }
     )
 

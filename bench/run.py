@@ -129,7 +129,7 @@ def run(quick: bool, profile: bool, work: Path, cap_s: float | None = None) -> d
     _step("quix venv")
     quix_python = ensure_quix_venv(work / "quix-venv.log")
     results["machine"]["versions"]["quixstreams"] = subprocess.run(
-        [str(quix_python), "-c", "import quixstreams, confluent_kafka; print(quixstreams.__version__, confluent_kafka.version()[0])"],
+        [str(quix_python), "-c", "import quixstreams, confluent_kafka; print(quixstreams.__version__, \"confluent-kafka\", confluent_kafka.__version__)"],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout.strip()  # fmt: skip
     spec = data.Spec(events=sizes["data"]["events"], keys=sizes["data"]["keys"])
