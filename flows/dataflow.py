@@ -80,6 +80,9 @@ class FlowConfig:
     dedup_max_ids: int = DEFAULT_MAX_IDS
     reconcile_tolerance: float = DEFAULT_TOLERANCE
     reschedule_out_days: int = 0
+    snapshots: bool = True
+    """False when no recovery store is configured: bytewax still asks every touched key for a
+    snapshot each epoch, and copying a plant's planner then costs time for nothing."""
     plan_share: float = 0.5
     """Live mode: at most about this share of a worker's time goes to re-planning. After a
     pass that took t seconds the next one waits t * (1 - share) / share, so under load more
@@ -123,8 +126,8 @@ class GuardLogic(StatefulLogic[Event, Verdict | SyncException, IngestGuard]):
         deadline = self.guard.next_deadline()
         return None if deadline is None else datetime.fromtimestamp(deadline, UTC)
 
-    def snapshot(self) -> IngestGuard:
-        return copy.deepcopy(self.guard)
+    def snapshot(self) -> IngestGuard | None:  # type: ignore[override]
+        return copy.deepcopy(self.guard) if self.config.snapshots else None
 
     def _now(self) -> float:
         return self.config.clock().timestamp()
@@ -191,8 +194,8 @@ class InventoryLogic(StatefulLogic[Event, InventoryOut, tuple[InventoryPosition,
         out.extend(exceptions)
         return out
 
-    def snapshot(self) -> tuple[InventoryPosition, list[Event]]:
-        return copy.deepcopy((self.position, self.held))
+    def snapshot(self) -> tuple[InventoryPosition, list[Event]] | None:  # type: ignore[override]
+        return copy.deepcopy((self.position, self.held)) if self.config.snapshots else None
 
 
 # --------------------------------------------------------------- planning step
@@ -255,6 +258,8 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
 
     def snapshot(self) -> bytes:
         # Pickled bytes are an immutable copy and cheaper than a deep copy of the plant.
+        if not self.config.snapshots:
+            return b""
         return pickle.dumps(self.planner, protocol=pickle.HIGHEST_PROTOCOL)
 
 

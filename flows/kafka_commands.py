@@ -126,6 +126,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             str(settings.backup_interval_s),
         ]
     env = dict(os.environ)
+    if recovery:
+        env["MFGSYNC_RECOVERY_DIR"] = str(recovery)  # the flow snapshots only with a store
     if args.process_id is not None:
         env["MFGSYNC_PROCESS_ID"] = str(args.process_id)
     if args.exit_at_end:

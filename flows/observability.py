@@ -51,6 +51,7 @@ class StatusBoard:
         self._ingested: OrderedDict[str, float] = OrderedDict()
         self._outcomes: Counter[str] = Counter()
         self._shortages: dict[str, tuple[str, str]] = {}
+        self._shortage_counts: Counter[tuple[str, str]] = Counter()
         self._triggers: dict[str, str] = {}
         self._exceptions: dict[str, tuple[str, str, datetime | None]] = {}
         self._ecos: dict[tuple[str, str], dict[str, Any]] = {}
@@ -194,16 +195,21 @@ class StatusBoard:
         return max(self._consumer_lag.values()) <= self.ready_max_lag
 
     def _shortage(self, signal: ShortageSignal) -> None:
+        # Counts move by one per signal, so only the gauges this signal touched are set.
         with self._lock:
-            if signal.state == "RESOLVED":
-                self._shortages.pop(signal.signal_id, None)
-            else:
-                self._shortages[signal.signal_id] = (signal.plant, signal.severity)
-            counts = Counter(self._shortages.values())
-        for severity in ("CRITICAL", "HIGH", "WARNING"):
-            self.metrics.shortages_open.labels(signal.plant, severity).set(
-                counts.get((signal.plant, severity), 0)
-            )
+            touched: set[tuple[str, str]] = set()
+            before = self._shortages.pop(signal.signal_id, None)
+            if before is not None:
+                self._shortage_counts[before] -= 1
+                touched.add(before)
+            if signal.state != "RESOLVED":
+                now = (signal.plant, signal.severity)
+                self._shortages[signal.signal_id] = now
+                self._shortage_counts[now] += 1
+                touched.add(now)
+            counts = {key: self._shortage_counts[key] for key in touched}
+        for (plant, severity), count in counts.items():
+            self.metrics.shortages_open.labels(plant, severity).set(count)
         if self.alerts is not None:
             self.alerts.submit(signal)
 

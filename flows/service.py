@@ -142,6 +142,7 @@ def flow_config(
         reschedule_out_days=settings.reschedule_out_days,
         published=published,
         observer=observer,
+        snapshots=settings.recovery_dir is not None,
     )
 
 
