@@ -151,9 +151,7 @@ class StatusBoard:
     def ready(self) -> bool:
         """Every assigned partition reported, and none lags more than `ready_max_lag`."""
         with self._lock:
-            if not self._assigned or set(self._consumer_lag) < self._assigned:
-                return False
-            return max(self._consumer_lag.values()) <= self.ready_max_lag
+            return self._ready_unlocked()
 
     def status(self) -> dict[str, Any]:
         """The `/status` document (see `flows/status.py` for its rendering)."""

@@ -16,11 +16,9 @@ from __future__ import annotations
 from datetime import date
 
 from operators.inventory import StockPosition
-from operators.netting import ItemPlan, PlanningSettings
+from operators.netting import EPS, ItemPlan, PlanningSettings
 from schemas.events import BomRevisionReleased
 from schemas.outputs import AvailabilityRecord, ProcurementTrigger, ShortageSignal
-
-EPS = 1e-9
 
 
 def item_triggers(
