@@ -1,11 +1,12 @@
 """Alerting channels for shortage signals (SPEC 7): Prometheus Alertmanager and JSON webhooks.
 
 A dataflow sink calls `AlertDispatcher.submit` for every `ShortageSignal`. `submit` keeps the
-signals at or above the configured severity (and every later change of a signal it already
-let through, down to its RESOLVED record), puts them on one bounded queue per channel and
-returns at once: it never waits for the network. One daemon thread per channel delivers
-with retries and exponential backoff with jitter; what cannot be delivered (queue full,
-attempts used up, dispatcher closed) is counted and handed to `on_undeliverable`.
+signals at or above the configured severity as *firing* alerts; a signal it let through that
+later resolves or drops below that severity goes out once more as the alert's *end*. It puts
+them on one bounded queue per channel and returns at once: it never waits for the network.
+One daemon thread per channel delivers with retries and exponential backoff with jitter;
+what cannot be delivered (queue full, attempts used up, dispatcher closed) is counted and
+handed to `on_undeliverable`.
 
 HTTP goes through the standard library only (`urllib.request`), always with a timeout.
 Imports `schemas` only; no bytewax here, so a sink adapter in `flows/` owns the dispatcher.
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Mfgsync-Signature"
 """Header carrying ``sha256=<hex HMAC-SHA256 of the body>`` on signed webhook requests."""
 
+ALERT_STATUS_HEADER = "X-Mfgsync-Alert-Status"
+"""Header saying ``firing`` or ``resolved`` on webhook requests; ``resolved`` also when a signal
+fell below the minimum severity (its body then still says RAISED/UPDATED, with that severity)."""
+
 DEFAULT_TIMEOUT_S = 5.0
 ALERTNAME = "MaterialShortage"
 
@@ -65,8 +70,12 @@ class AlertChannel(Protocol):
 
     name: str
 
-    def deliver(self, signal: ShortageSignal) -> None:
-        """Deliver one signal or raise `DeliveryError`."""
+    def deliver(self, signal: ShortageSignal, *, firing: bool = True) -> None:
+        """Deliver one signal or raise `DeliveryError`.
+
+        ``firing=False`` ends the alert: the signal resolved, or fell below the dispatcher's
+        minimum severity (then its state is still RAISED/UPDATED, with the lower severity).
+        """
 
     def maintain(self) -> None:
         """Periodic housekeeping between deliveries (e.g. re-sends); may raise `DeliveryError`."""
@@ -206,19 +215,29 @@ class AlertmanagerChannel:
         """How many alerts this channel keeps alive."""
         return len(self._active)
 
-    def deliver(self, signal: ShortageSignal) -> None:
+    def deliver(self, signal: ShortageSignal, *, firing: bool = True) -> None:
         now = self._clock()
         previous = self._active.get(signal.signal_id)
         starts_at = previous.starts_at if previous else now
-        resolved = signal.state == "RESOLVED"
-        alert = alertmanager_alert(signal, starts_at=starts_at, ends_at=now if resolved else None)
+        ended = not firing or signal.state == "RESOLVED"
+        alert = alertmanager_alert(signal, starts_at=starts_at, ends_at=now if ended else None)
         alerts = [alert]
         if previous is not None and previous.alert["labels"] != alert["labels"]:
-            # The severity changed: that is another alert to Alertmanager. End the old one,
-            # or it would stay active for as long as we keep re-sending it.
-            alerts.insert(0, {**previous.alert, "endsAt": _rfc3339(now)})
+            if ended:
+                # End the alert that fired, under its own labels, rather than post a
+                # resolved alert of another severity (a downgrade below the threshold).
+                alert["labels"] = previous.alert["labels"]
+                if signal.state != "RESOLVED":
+                    alert["annotations"]["summary"] = (
+                        f"Shortage of {signal.item} at plant {signal.plant} is now {signal.severity}, "
+                        "below the alerting threshold"
+                    )
+            else:
+                # The severity changed: that is another alert to Alertmanager. End the old one,
+                # or it would stay active for as long as we keep re-sending it.
+                alerts.insert(0, {**previous.alert, "endsAt": _rfc3339(now)})
         self._post(alerts)
-        if resolved:
+        if ended:
             self._active.pop(signal.signal_id, None)
         else:
             if not self._active:
@@ -272,7 +291,11 @@ def webhook_body(signal: ShortageSignal) -> bytes:
 
 
 class WebhookChannel:
-    """POSTs each signal as JSON, signed with HMAC-SHA256 when a secret is set."""
+    """POSTs each signal as JSON, signed with HMAC-SHA256 when a secret is set.
+
+    The body is the signal record itself; `ALERT_STATUS_HEADER` says whether the alert fires
+    or ends.
+    """
 
     def __init__(
         self,
@@ -287,9 +310,12 @@ class WebhookChannel:
         self.timeout_s = timeout_s
         self._secret = secret
 
-    def deliver(self, signal: ShortageSignal) -> None:
+    def deliver(self, signal: ShortageSignal, *, firing: bool = True) -> None:
         body = webhook_body(signal)
-        headers = {SIGNATURE_HEADER: sign(body, self._secret)} if self._secret is not None else {}
+        status = "firing" if firing and signal.state != "RESOLVED" else "resolved"
+        headers = {ALERT_STATUS_HEADER: status}
+        if self._secret is not None:
+            headers[SIGNATURE_HEADER] = sign(body, self._secret)
         post_json(self.url, body, timeout_s=self.timeout_s, headers=headers)
 
     def maintain(self) -> None:
@@ -314,11 +340,12 @@ class AlertDispatcher:
     """Filters shortage signals by severity and delivers them to channels off the caller's thread.
 
     Rules:
-    - A signal whose severity ranks at or above ``min_severity`` is let through, and its
-      signal id is remembered. Every later record of a remembered id is let through too,
-      whatever its severity (a downgrade reaches the channels instead of leaving a stale
-      alert behind), and its RESOLVED record ends the memory. A RESOLVED record for an id
-      never let through is ignored. The memory is bounded by the open shortages.
+    - A signal whose severity ranks at or above ``min_severity`` fires, and its signal id is
+      remembered. When a remembered signal resolves, or an update drops it below
+      ``min_severity``, that record goes out once more as the alert's end (``firing=False``)
+      and the id is forgotten; should it rise again it fires as a new alert. Anything else
+      below ``min_severity`` (including RESOLVED records of ids never let through) is
+      ignored. The memory is bounded by the open shortages.
     - ``submit`` never blocks: when a channel's queue (``queue_size``) is full the signal is
       dropped for that channel.
     - Each channel is tried up to ``max_attempts`` times, waiting ``backoff_s * 2**(n-1)``
@@ -419,7 +446,8 @@ class AlertDispatcher:
 
         Returns whether it passed the rule (a pass may still be dropped by a full queue).
         """
-        if not self._passes(signal):
+        firing = self._firing(signal)
+        if firing is None:
             return False
         if self._closing.is_set():
             for lane in self._lanes:
@@ -427,7 +455,7 @@ class AlertDispatcher:
             return True
         for lane in self._lanes:
             try:
-                lane.queue.put_nowait(signal)
+                lane.queue.put_nowait((signal, firing))
             except queue.Full:
                 self._drop(signal, lane.channel.name, f"queue full ({lane.queue.maxsize} waiting)")
         return True
@@ -461,18 +489,17 @@ class AlertDispatcher:
 
     # --- internals (severity rule in the caller's thread, delivery in the lanes' threads) ---
 
-    def _passes(self, signal: ShortageSignal) -> bool:
+    def _firing(self, signal: ShortageSignal) -> bool | None:
+        """True: deliver as firing; False: deliver as the alert's end; None: not for channels."""
         signal_id = signal.signal_id
         with self._alerted_lock:
-            if signal.state == "RESOLVED":
-                if signal_id not in self._alerted:
-                    return False
-                self._alerted.discard(signal_id)
-                return True
-            if SEVERITY_RANK[signal.severity] >= self._min_rank:
+            if signal.state != "RESOLVED" and SEVERITY_RANK[signal.severity] >= self._min_rank:
                 self._alerted.add(signal_id)
                 return True
-            return signal_id in self._alerted
+            if signal_id in self._alerted:
+                self._alerted.discard(signal_id)
+                return False
+            return None
 
     def _work(self, lane: _Lane) -> None:
         channel = lane.channel
@@ -488,21 +515,22 @@ class AlertDispatcher:
                     item = lane.queue.get(timeout=max(0.0, next_maintain_s - time.monotonic()))
                 except queue.Empty:
                     item = None
-            if isinstance(item, ShortageSignal):
+            if item is not None and item is not _WAKE:
+                signal, firing = item
                 if self._abort.is_set():
-                    self._drop(item, channel.name, "dispatcher closed before delivery")
+                    self._drop(signal, channel.name, "dispatcher closed before delivery")
                 else:
-                    self._deliver(channel, item)
+                    self._deliver(channel, signal, firing)
             if time.monotonic() >= next_maintain_s and not self._closing.is_set():
                 self._maintain(channel)
                 next_maintain_s = time.monotonic() + self._maintain_interval_s
 
-    def _deliver(self, channel: AlertChannel, signal: ShortageSignal) -> None:
+    def _deliver(self, channel: AlertChannel, signal: ShortageSignal, firing: bool) -> None:
         attempt = 0
         while True:
             attempt += 1
             try:
-                channel.deliver(signal)
+                channel.deliver(signal, firing=firing)
             except DeliveryError as exc:
                 error: Exception = exc
                 retry = exc.retryable and attempt < self._max_attempts

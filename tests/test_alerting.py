@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from connectors.alerting import (
+    ALERT_STATUS_HEADER,
     SIGNATURE_HEADER,
     AlertDispatcher,
     AlertmanagerChannel,
@@ -117,9 +118,11 @@ class RecordingChannel:
     def __init__(self, name: str = "recording") -> None:
         self.name = name
         self.delivered: list[ShortageSignal] = []
+        self.firing: list[bool] = []
 
-    def deliver(self, signal: ShortageSignal) -> None:
+    def deliver(self, signal: ShortageSignal, *, firing: bool = True) -> None:
         self.delivered.append(signal)
+        self.firing.append(firing)
 
     def maintain(self) -> None:
         pass
@@ -201,6 +204,23 @@ def test_a_changed_severity_replaces_the_alert_instead_of_adding_one(alertmanage
 
 
 @pytest.mark.services
+def test_a_signal_falling_below_the_threshold_ends_its_alert_without_a_lower_one(alertmanager_url):
+    channel = AlertmanagerChannel(alertmanager_url)
+    with AlertDispatcher([channel], min_severity="CRITICAL", registry=CollectorRegistry()) as dispatcher:
+        dispatcher.submit(shortage("ROTOR-5", severity="CRITICAL"))
+        assert wait_for(lambda: material_shortages(alertmanager_url, "ROTOR-5"))
+        dispatcher.submit(shortage("ROTOR-5", severity="HIGH", state="UPDATED", shortage_qty=10))
+        assert wait_for(lambda: not material_shortages(alertmanager_url, "ROTOR-5"))
+        assert wait_for(lambda: channel.active_alerts == 0)
+
+        dispatcher.submit(shortage("ROTOR-5", severity="CRITICAL", state="UPDATED", shortage_qty=70))
+        [alert] = wait_for(lambda: material_shortages(alertmanager_url, "ROTOR-5"))
+        assert alert["labels"]["severity"] == "CRITICAL"
+        assert alert["annotations"]["shortage_qty"] == "70"
+    assert dispatcher.sent == {"alertmanager": 3}
+
+
+@pytest.mark.services
 def test_active_alerts_are_resent_so_alertmanager_does_not_time_them_out(alertmanager_url):
     # Alertmanager gives an alert without endsAt endsAt = last update + resolve_timeout (5 min);
     # each re-send moves updatedAt and endsAt forward.
@@ -235,6 +255,7 @@ def test_webhook_receives_signed_json_that_verify_signature_accepts():
             assert wait_for(lambda: receiver.requests)
     [(headers, body)] = receiver.requests
     assert headers["Content-Type"] == "application/json"
+    assert headers[ALERT_STATUS_HEADER] == "firing"
     assert json.loads(body) == signal.model_dump(mode="json")
     assert ShortageSignal.model_validate_json(body) == signal
     signature = headers[SIGNATURE_HEADER]
@@ -248,6 +269,26 @@ def test_webhook_receives_signed_json_that_verify_signature_accepts():
     assert not verify_signature(body, signature, SecretStr("another secret"))
     assert not verify_signature(body, None, SECRET)
     assert not verify_signature(body, "sha256=" + "0" * 64, SECRET)
+
+
+def test_webhook_says_when_an_alert_ends_and_the_body_still_tells_the_truth():
+    with Receiver() as receiver:
+        with AlertDispatcher(
+            [WebhookChannel(receiver.url)], min_severity="CRITICAL", registry=CollectorRegistry()
+        ) as dispatcher:
+            dispatcher.submit(shortage("GEAR-1", severity="CRITICAL"))
+            dispatcher.submit(shortage("GEAR-1", severity="HIGH", state="UPDATED"))
+            dispatcher.submit(shortage("GEAR-2", severity="CRITICAL"))
+            dispatcher.submit(shortage("GEAR-2", severity="CRITICAL", state="RESOLVED"))
+            assert wait_for(lambda: len(receiver.requests) == 4)
+    bodies = [(headers, json.loads(body)) for headers, body in receiver.requests]
+    got = [(h[ALERT_STATUS_HEADER], b["severity"], b["state"]) for h, b in bodies]
+    assert got == [
+        ("firing", "CRITICAL", "RAISED"),
+        ("resolved", "HIGH", "UPDATED"),
+        ("firing", "CRITICAL", "RAISED"),
+        ("resolved", "CRITICAL", "RESOLVED"),
+    ]
 
 
 def test_webhook_without_secret_sends_no_signature():
@@ -384,21 +425,24 @@ def _accounted(dispatcher: AlertDispatcher) -> tuple[int, int, int]:
 # --- the severity rule -------------------------------------------------------------------------
 
 
-def test_once_alerted_a_signal_is_followed_until_resolved_whatever_its_severity():
+def test_an_alert_fires_at_or_above_the_threshold_and_ends_when_resolved_or_below_it():
     channel = RecordingChannel()
     with AlertDispatcher([channel], min_severity="HIGH", registry=CollectorRegistry()) as dispatcher:
-        submitted = [
-            shortage("A", severity="WARNING"),  # below: ignored
-            shortage("A", severity="WARNING", state="RESOLVED"),  # never alerted: ignored
-            shortage("B", severity="HIGH"),  # alerted
-            shortage("B", severity="WARNING", state="UPDATED"),  # downgrade of an alerted one: passes
-            shortage("B", severity="WARNING", state="RESOLVED"),  # resolves it: passes
-            shortage("B", severity="WARNING", state="UPDATED"),  # forgotten again: ignored
-            shortage("C", severity="CRITICAL"),
+        submitted = [  # (signal, expected: None = not for channels, True = fires, False = ends)
+            (shortage("A", severity="WARNING"), None),  # below the threshold
+            (shortage("A", severity="WARNING", state="RESOLVED"), None),  # never fired
+            (shortage("B", severity="HIGH"), True),
+            (shortage("B", severity="CRITICAL", state="UPDATED"), True),  # still firing, new severity
+            (shortage("B", severity="WARNING", state="UPDATED"), False),  # below: the alert ends
+            (shortage("B", severity="WARNING", state="RESOLVED"), None),  # already ended
+            (shortage("B", severity="HIGH", state="UPDATED"), True),  # above again: fires anew
+            (shortage("B", severity="HIGH", state="RESOLVED"), False),
+            (shortage("C", severity="CRITICAL"), True),
         ]
-        passed = [dispatcher.submit(signal) for signal in submitted]
-    assert passed == [False, False, True, True, True, False, True]
-    assert channel.delivered == [s for s, ok in zip(submitted, passed, strict=True) if ok]
+        passed = [dispatcher.submit(signal) for signal, _ in submitted]
+    assert passed == [expected is not None for _, expected in submitted]
+    assert channel.delivered == [s for s, expected in submitted if expected is not None]
+    assert channel.firing == [expected for _, expected in submitted if expected is not None]
 
 
 def test_close_delivers_what_is_queued():

@@ -60,7 +60,7 @@ def alert_metrics() -> set[str]:
 class _NoChannel:
     name = "none"
 
-    def deliver(self, signal) -> None:
+    def deliver(self, signal, *, firing=True) -> None:
         pass
 
     def maintain(self) -> None:
