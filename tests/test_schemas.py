@@ -28,6 +28,7 @@ from pydantic.fields import FieldInfo
 from schemas.avro import (
     NAMESPACE,
     SchemaSet,
+    avro_datum,
     from_avro_dict,
     load_schema,
     schema_names,
@@ -457,6 +458,17 @@ def test_valid_instances_survive_an_avro_round_trip(model, schemas, data):
     original = data.draw(instances(model), label="original")
     decoded = avro_round_trip(to_avro_dict(original), schemas.for_model(model))
     assert from_avro_dict(model, decoded) == original
+
+
+@pytest.mark.parametrize("model", MODELS, ids=by_name)
+@settings(deadline=None, max_examples=50)
+@given(data=st.data())
+def test_the_fast_encoding_path_writes_the_same_bytes_as_the_plain_one(model, schemas, data):
+    original = data.draw(instances(model), label="original")
+    fast, plain = io.BytesIO(), io.BytesIO()
+    fastavro.schemaless_writer(fast, schemas.for_model(model), avro_datum(original))
+    fastavro.schemaless_writer(plain, schemas.for_model(model), to_avro_dict(original))
+    assert fast.getvalue() == plain.getvalue()
 
 
 @pytest.mark.parametrize("model", MODELS, ids=by_name)
