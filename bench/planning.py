@@ -40,6 +40,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bench.common import TODAY, emit_result, percentile
+from flows.gc_tuning import tune_gc
 from operators.dedup import DedupWindow
 from operators.guard import IngestGuard
 from operators.inventory import InventoryPosition, PositionChanged
@@ -300,7 +301,7 @@ def run(
     budget_s: float,
     bucket: str = "day",
 ) -> dict[str, Any]:
-    result: dict[str, Any] = {"bucket": bucket}
+    result: dict[str, Any] = {"bucket": bucket, "gc_thresholds": gc.get_threshold()}
     plant = Plant(items, lines, levels, orders)
     events = plant.master_and_orders()
     result["plant"] = {
@@ -455,7 +456,15 @@ def main() -> None:
     parser.add_argument(
         "--bucket", choices=("day", "week"), default="day", help="planning buckets (service default: day)"
     )
+    parser.add_argument(
+        "--gc",
+        choices=("service", "default"),
+        default="service",
+        help="garbage-collector settings: the service's (flows.gc_tuning) or CPython's defaults",
+    )
     args = parser.parse_args()
+    if args.gc == "service":
+        tune_gc()
     emit_result(
         run(
             args.items,

@@ -21,6 +21,7 @@ from bytewax.testing import cluster_main, run_main
 
 from connectors.files import JsonlSource, JsonlTopicSink
 from flows.dataflow import COUNTS_TOPIC, FlowConfig, build_flow
+from flows.gc_tuning import tune_gc
 from schemas.outputs import OUTPUT_TYPES
 
 OUTPUT_TOPICS = (*sorted(OUTPUT_TYPES), COUNTS_TOPIC)
@@ -41,7 +42,9 @@ def replay_flow(
     )
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    return build_flow(JsonlSource(input_path), JsonlTopicSink(output, OUTPUT_TOPICS), config)
+    flow = build_flow(JsonlSource(input_path), JsonlTopicSink(output, OUTPUT_TOPICS), config)
+    tune_gc()
+    return flow
 
 
 def run_replay(

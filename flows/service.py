@@ -32,6 +32,7 @@ from connectors.jsonl import RawRecord, dead_letter, decode_event, validation_su
 from connectors.kafka import KafkaRawSource, KafkaRecordSink, read_topic
 from connectors.metrics import SyncMetrics
 from flows.dataflow import FlowConfig, PlanObserver, build_core
+from flows.gc_tuning import tune_gc
 from flows.observability import StatusBoard
 from flows.settings import Settings
 from operators.guard import Outcome, Verdict
@@ -170,6 +171,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
     op.inspect("observe_records", records, lambda _s, r: board.record(r))
     names = {t: settings.topic(t) for t in OUTPUT_TYPES}
     op.output("kafka_out", records, KafkaRecordSink(settings.librdkafka(), serde.encode, names))
+    tune_gc()
     return flow
 
 

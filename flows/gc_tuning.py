@@ -1,0 +1,23 @@
+"""Garbage-collector settings for the long-lived dataflow processes.
+
+The planner holds millions of small, long-lived objects (plans, requirements, published
+records) and builds many more per planning pass. With CPython's default thresholds
+(700, 10, 10) the collector runs young collections every few hundred allocations and full
+collections that walk the whole heap; measured on the planning benchmark (2,000 items, daily
+buckets) that is a third of a full rebuild. mfgsync's state holds no reference cycles that
+need prompt collection, so the thresholds are raised and everything alive at start-up is
+moved out of the collector's sight (`gc.freeze`). Collection still runs, just far less often.
+"""
+
+from __future__ import annotations
+
+import gc
+
+THRESHOLDS = (100_000, 50, 1_000)
+"""Young-generation allocations before a collection; then collections per older generation."""
+
+
+def tune_gc() -> None:
+    """Raise the collector's thresholds and freeze what is alive now (idempotent)."""
+    gc.set_threshold(*THRESHOLDS)
+    gc.freeze()
