@@ -33,6 +33,8 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import chain, repeat
+from operator import attrgetter
 from typing import Literal
 
 from operators.calendar import BucketCalendar
@@ -139,16 +141,17 @@ def net_item(
 ) -> ItemPlan:
     """Net one item over its requirements and receipts (see the module rules)."""
     first = calendar.start_of(today)
-
-    def bucket(day: date) -> date:
-        return max(calendar.start_of(day), first)
+    bucket = _bucket_function(calendar, first)
 
     gross: dict[date, float] = {}
     by_bucket: dict[date, list[Requirement]] = {}
     for req in requirements:
         b = bucket(req.date)
         gross[b] = gross.get(b, 0.0) + req.qty
-        by_bucket.setdefault(b, []).append(req)
+        if b in by_bucket:
+            by_bucket[b].append(req)
+        else:
+            by_bucket[b] = [req]
     incoming: dict[date, float] = {}
     for rec in receipts:
         b = bucket(rec.date)
@@ -185,14 +188,16 @@ def net_item(
     )
     shortage = None
     if shortage_bucket is not None:
-        impacted = [r for b in short_buckets for r in by_bucket.get(b, ())]
+        # Every requirement due in a short bucket; map/attrgetter keep these loops in C, as
+        # a shortage deep in a BOM can span hundreds of requirements.
+        impacted = list(chain.from_iterable(map(by_bucket.get, short_buckets, repeat(()))))
         shortage = Shortage(
             date=shortage_bucket,
             qty=_round(shortage_qty),
             severity=_severity(shortage_bucket, today, first, settings, projected_min),
-            impacted_orders=_capped((r.reference for r in impacted), MAX_IMPACTED),
-            cause_ids=union_ids((r.cause_ids for r in impacted), MAX_CAUSES),
-            correlation_ids=union_ids((r.correlation_ids for r in impacted), MAX_CAUSES),
+            impacted_orders=_capped(map(_reference, impacted), MAX_IMPACTED),
+            cause_ids=union_ids(map(_cause_ids, impacted), MAX_CAUSES),
+            correlation_ids=union_ids(map(_correlation_ids, impacted), MAX_CAUSES),
         )
     actions = _receipt_actions(available, ss, buckets, gross, receipts, bucket, reschedule_out_days)
     cancelled = sum(a.receipt.qty for a in actions if a.kind == "CANCEL")
@@ -205,6 +210,19 @@ def net_item(
         projected_end=_round(before),
         excess_stock=_round(excess),
     )
+
+
+_reference = attrgetter("reference")
+_cause_ids = attrgetter("cause_ids")
+_correlation_ids = attrgetter("correlation_ids")
+
+
+def _bucket_function(calendar: BucketCalendar, first: date) -> Callable[[date], date]:
+    """Maps a date to its bucket's start, dates before today's bucket to today's bucket."""
+    if calendar.size == "day":
+        return lambda day: day if day > first else first
+    start_of = calendar.start_of
+    return lambda day: max(start_of(day), first)
 
 
 def _lot_size(
@@ -268,8 +286,8 @@ def _planned_order(
         need_date=need,
         release_date=need - timedelta(days=settings.lead_time_days),
         qty=qty,
-        cause_ids=union_ids((r.cause_ids for r in own), MAX_CAUSES),
-        correlation_ids=union_ids((r.correlation_ids for r in served), MAX_CAUSES),
+        cause_ids=union_ids(map(_cause_ids, own), MAX_CAUSES),
+        correlation_ids=union_ids(map(_correlation_ids, served), MAX_CAUSES),
     )
 
 
@@ -318,7 +336,7 @@ def _receipt_actions(
 
 
 def _capped(values: Iterable[str], limit: int) -> tuple[str, ...]:
-    return tuple(sorted(set(values)))[:limit]
+    return tuple(sorted(set(values))[:limit])
 
 
 def union_ids(groups: Iterable[tuple[str, ...]], limit: int = MAX_CAUSES) -> tuple[str, ...]:
