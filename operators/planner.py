@@ -64,6 +64,8 @@ K = TypeVar("K")
 PoLineKey = tuple[str, int]
 OPEN_ORDER = ("PLANNED", "RELEASED")
 BOM_SCOPE = "|bom|"
+MAX_RENETS = 4
+"""Times one pass may net an item again after it was netted (see `PlantPlanner.plan`)."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ class PlantPlanner:
         heapq.heapify(heap)
         self.dirty = set()
         done: set[str] = set()
+        again: dict[str, int] = {}
         calendar = BucketCalendar(self.config.bucket, today)
         while heap:
             _, item = heapq.heappop(heap)
@@ -242,8 +245,17 @@ class PlantPlanner:
                 continue
             done.add(item)
             for component in self._plan_item(item, today, calendar, out):
-                if component not in done:
-                    heapq.heappush(heap, (llc.get(component, 0), component))
+                if component in done:
+                    # Netted already in this pass, so its low-level code is not below this
+                    # item's: the requirement that changed came over an edge that has become
+                    # cyclic since (a BOM revision closed a loop) and is now withdrawn. Net
+                    # it again; the bound only guards against a loop we did not foresee.
+                    again[component] = again.get(component, 0) + 1
+                    if again[component] > MAX_RENETS:
+                        self.dirty.add(component)
+                        continue
+                    done.discard(component)
+                heapq.heappush(heap, (llc.get(component, 0), component))
         return out
 
     def _plan_item(
