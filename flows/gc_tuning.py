@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import gc
 
-THRESHOLDS = (100_000, 50, 1_000)
-"""Young-generation allocations before a collection; then collections per older generation."""
+THRESHOLDS = (10_000, 10, 10)
+"""Young-generation allocations before a collection; then collections per older generation.
+
+Measured on the 2,000-item plant: plan_all 2.84 s with (700, 10, 10), 2.10 s with these,
+1.97 s with (100_000, 50, 1_000); the last made every middle-generation collection walk
+millions of objects and put pauses of a few hundred ms into the produce-to-signal p99."""
 
 
 def tune_gc() -> None:
