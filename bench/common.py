@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ BENCH = ROOT / "bench"
 QUIX_VENV = BENCH / ".venv-quix"
 TODAY = date(2026, 3, 2)
 """Planning date of the throughput data (fixed, so every run plans the same)."""
+EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
+"""Event time of the first generated event; later ones follow a millisecond apart."""
 
 RESULT_PREFIX = "BENCH-RESULT "
 """A part run as a subprocess prints its result as one JSON line after this marker."""
@@ -47,6 +50,21 @@ def service_env(
         env["MFGSYNC_TODAY"] = today.isoformat()
     env.update({f"MFGSYNC_{k.upper()}": v for k, v in settings.items()})
     return env
+
+
+def stop_group(proc: subprocess.Popen[bytes], waits_s: tuple[float, float, float] = (30, 15, 15)) -> None:
+    """Stop a process group started with ``start_new_session``: SIGINT, then SIGTERM, then SIGKILL."""
+    for sig, wait_s in zip((signal.SIGINT, signal.SIGTERM, signal.SIGKILL), waits_s, strict=True):
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def emit_result(result: dict[str, Any]) -> None:

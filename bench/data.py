@@ -33,10 +33,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from bench.common import ROOT, TODAY, service_env
+from bench.common import EPOCH, ROOT, TODAY, service_env
 from schemas.events import (
     BomLine,
     BomRevisionReleased,
@@ -51,7 +51,6 @@ from schemas.events import (
     SupplierConfirmation,
 )
 
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 LEVEL_SHARES = (0.10, 0.20, 0.30, 0.40)
 COMPONENTS_PER_PARENT = 3
 

@@ -21,15 +21,13 @@ same input (otherwise a second run would adopt the first run's records on start)
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, service_env, topic_stats
+from bench.common import ROOT, service_env, stop_group, topic_stats
 from schemas.events import TOPIC_TYPES
 from schemas.outputs import OUTPUT_TYPES
 
@@ -109,21 +107,6 @@ class Progress:
         self._consumer.close()
 
 
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the service's process group (started here with start_new_session)."""
-    for sig, wait_s in ((signal.SIGINT, 30), (signal.SIGTERM, 15), (signal.SIGKILL, 15)):
-        if proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def run(
     bootstrap: str,
     registry: str,
@@ -157,7 +140,7 @@ def run(
                     samples.append((time.time(), progress.read()))
         finally:
             capped = proc.poll() is None
-            _stop_group(proc)
+            stop_group(proc)
             progress.close()
     exited = time.time()
     if not capped and proc.returncode != 0:

@@ -29,9 +29,7 @@ Run alone: `python -m bench.latency --bootstrap ... --registry ... [--rates 1000
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -45,7 +43,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from bench.common import ROOT, emit_result, percentile, service_env
+from bench.common import ROOT, emit_result, percentile, service_env, stop_group
 from bench.data import create_topics, kafka_key
 
 DEMAND = 1_000_000.0
@@ -124,21 +122,6 @@ def _start_service(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         stderr=out,
         start_new_session=True,
     )
-
-
-def _stop_service(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    for sig, wait_s in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)  # the group this module started (start_new_session)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def run(
@@ -280,7 +263,7 @@ def run(
         result["phases"] = phases
         result["service_alive"] = service.poll() is None
     finally:
-        _stop_service(service)
+        stop_group(service, (20, 10, 10))
         collector.stopping.set()
         collector.join(10)
     return result

@@ -36,10 +36,10 @@ import statistics
 import sys
 import time
 import tracemalloc
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from bench.common import TODAY, emit_result, percentile
+from bench.common import EPOCH, TODAY, emit_result, percentile
 from flows.gc_tuning import tune_gc
 from operators.dedup import DedupWindow
 from operators.guard import IngestGuard
@@ -70,9 +70,6 @@ def _rss() -> int:
     """Resident set size of this process, bytes."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 class Plant:

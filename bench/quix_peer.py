@@ -51,11 +51,10 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.avro_codec import AvroCodec, DecodeError, registry_client
 from operators.inventory import movement_deltas
+from operators.netting import EPS
 from schemas.avro import SchemaSet
 from schemas.events import TOPIC_TYPES, Event, InventoryMovement, ItemPlanningParams
 from schemas.outputs import AvailabilityRecord, OutputRecord, ShortageSignal
-
-EPS = 1e-9
 
 
 class Clock:
