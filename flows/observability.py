@@ -53,7 +53,8 @@ class StatusBoard:
         self._shortages: dict[str, tuple[str, str]] = {}
         self._shortage_counts: Counter[tuple[str, str]] = Counter()
         self._triggers: dict[str, str] = {}
-        self._exceptions: dict[str, tuple[str, str, datetime | None]] = {}
+        self._exceptions: dict[str, dict[str, tuple[str, datetime | None]]] = {}
+        """Open exceptions: type -> exception id -> (key, first seen)."""
         self._ecos: dict[tuple[str, str], dict[str, Any]] = {}
         self._po_awaiting: dict[str, int] = {}
         self._lag: dict[str, dict[str, float]] = {}
@@ -182,7 +183,14 @@ class StatusBoard:
                 "po_lines_awaiting_confirmation": dict(sorted(self._po_awaiting.items())),
                 "exceptions_open": [
                     {"type": kind, "key": key, "age_s": (now - seen).total_seconds() if seen else 0.0}
-                    for kind, key, seen in sorted(self._exceptions.values(), key=lambda e: (e[0], e[1]))
+                    for kind, key, seen in sorted(
+                        (
+                            (kind, key, seen)
+                            for kind, of_type in self._exceptions.items()
+                            for key, seen in of_type.values()
+                        ),
+                        key=lambda e: (e[0], e[1]),
+                    )
                 ],
                 "lag": dict(sorted(self._lag.items())),
             }
@@ -212,19 +220,24 @@ class StatusBoard:
             self.alerts.submit(signal)
 
     def _exception(self, exception: SyncException) -> None:
-        now = self.clock()
+        # Like shortages: the count moves by one per record. The age is read at scrape time,
+        # so it grows between records instead of scanning every open exception per record.
+        kind = exception.type
         with self._lock:
+            new_type = kind not in self._exceptions
+            of_type = self._exceptions.setdefault(kind, {})
             if exception.state == "CLOSED":
-                self._exceptions.pop(exception.exception_id, None)
+                of_type.pop(exception.exception_id, None)
             else:
-                self._exceptions[exception.exception_id] = (
-                    exception.type,
-                    exception.key,
-                    exception.first_seen,
-                )
-            of_type = [seen for kind, _, seen in self._exceptions.values() if kind == exception.type]
-        self.metrics.exceptions_open.labels(exception.type).set(len(of_type))
-        oldest = min((s for s in of_type if s is not None), default=None)
-        self.metrics.exception_age.labels(exception.type).set(
-            (now - oldest).total_seconds() if oldest else 0.0
-        )
+                of_type[exception.exception_id] = (exception.key, exception.first_seen)
+            count = len(of_type)
+        self.metrics.exceptions_open.labels(kind).set(count)
+        if new_type:
+            self.metrics.exception_age.labels(kind).set_function(lambda: self._oldest_age_s(kind))
+
+    def _oldest_age_s(self, kind: str) -> float:
+        """Seconds since the oldest open exception of ``kind`` was first seen (0 when none)."""
+        with self._lock:
+            seen = [first for _, first in self._exceptions.get(kind, {}).values() if first is not None]
+        oldest = min(seen, default=None)
+        return (self.clock() - oldest).total_seconds() if oldest is not None else 0.0

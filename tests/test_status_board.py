@@ -1,0 +1,62 @@
+"""The status board's exception gauges: counts per type by record, ages at scrape time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import CollectorRegistry
+
+from connectors.metrics import SyncMetrics
+from flows.observability import StatusBoard
+from schemas.outputs import SyncException
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def exception(exception_id: str, kind: str, state: str = "OPEN", first_seen: datetime | None = T0):
+    return SyncException(
+        exception_id=exception_id,
+        type=kind,
+        state=state,
+        key=exception_id.split("|")[-1],
+        details={},
+        first_seen=first_seen,
+    )
+
+
+def test_open_exceptions_are_counted_per_type_and_aged_when_scraped():
+    registry = CollectorRegistry()
+    now = [T0 + timedelta(minutes=10)]
+    board = StatusBoard(SyncMetrics(registry), clock=lambda: now[0])
+
+    def gauge(name: str, kind: str) -> float | None:
+        return registry.get_sample_value(name, {"type": kind})
+
+    board.record(("sync.exceptions", exception("NEGATIVE_STOCK|A@P1", "NEGATIVE_STOCK")))
+    board.record(
+        (
+            "sync.exceptions",
+            exception("NEGATIVE_STOCK|B@P1", "NEGATIVE_STOCK", first_seen=T0 + timedelta(minutes=5)),
+        )
+    )
+    board.record(("sync.exceptions", exception("UNKNOWN_ITEM|C@P1", "UNKNOWN_ITEM", first_seen=None)))
+    assert gauge("mfgsync_exceptions_open", "NEGATIVE_STOCK") == 2
+    assert gauge("mfgsync_exceptions_open", "UNKNOWN_ITEM") == 1
+    assert gauge("mfgsync_exception_age_seconds", "NEGATIVE_STOCK") == 600  # the oldest, A
+    assert gauge("mfgsync_exception_age_seconds", "UNKNOWN_ITEM") == 0  # no first_seen
+
+    now[0] += timedelta(minutes=1)  # no record in between: the age still grows
+    assert gauge("mfgsync_exception_age_seconds", "NEGATIVE_STOCK") == 660
+
+    board.record(("sync.exceptions", exception("NEGATIVE_STOCK|A@P1", "NEGATIVE_STOCK", state="CLOSED")))
+    assert gauge("mfgsync_exceptions_open", "NEGATIVE_STOCK") == 1
+    assert gauge("mfgsync_exception_age_seconds", "NEGATIVE_STOCK") == 360  # now B, 6 minutes
+    listed = board.status()["exceptions_open"]
+    assert [(e["type"], e["key"], e["age_s"]) for e in listed] == [
+        ("NEGATIVE_STOCK", "B@P1", 360.0),
+        ("UNKNOWN_ITEM", "C@P1", 0.0),
+    ]
+
+    board.record(("sync.exceptions", exception("NEGATIVE_STOCK|B@P1", "NEGATIVE_STOCK", state="CLOSED")))
+    assert gauge("mfgsync_exceptions_open", "NEGATIVE_STOCK") == 0
+    assert gauge("mfgsync_exception_age_seconds", "NEGATIVE_STOCK") == 0
