@@ -73,13 +73,18 @@ class BomBook:
         if previous is not None:
             affected.update(line.component for line in previous.lines)
         # Ancestors that blow this parent through as a phantom explode differently now.
-        stack = [revision.parent_item]
+        return affected | self.phantom_ancestors({revision.parent_item})
+
+    def phantom_ancestors(self, items: set[str]) -> set[str]:
+        """Parents that blow any of ``items`` through as a phantom, transitively."""
+        found: set[str] = set()
+        stack = list(items)
         while stack:
             for user, _ in self.phantom_users.get(stack.pop(), ()):
-                if user not in affected:
-                    affected.add(user)
+                if user not in found and user not in items:
+                    found.add(user)
                     stack.append(user)
-        return affected
+        return found
 
     def _index_phantoms(self, rev: BomRevisionReleased, present: bool) -> None:
         for line in rev.lines:
@@ -157,6 +162,10 @@ class BomBook:
     def cycles(self) -> list[tuple[str, ...]]:
         """Each BOM cycle as the sorted items in it."""
         return self._derive().cycles
+
+    def cyclic_edges(self) -> frozenset[tuple[str, str]]:
+        """Every (parent, component) edge inside a cycle: never exploded."""
+        return frozenset(self._derive().cyclic_edges)
 
     def cycle_revisions(self, members: tuple[str, ...]) -> list[BomRevisionReleased]:
         """The revisions whose lines close a cycle among `members`."""

@@ -102,6 +102,8 @@ class PlantPlanner:
     plans: dict[str, ItemPlan] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     bom_changed: bool = False
+    cyclic_edges: frozenset[tuple[str, str]] = frozenset()
+    """The BOM's cyclic edges as of the last pass, to see which parents a new loop affects."""
     planned_for: date | None = None
     # What was published, per item.
     triggers: Changelog[ProcurementTrigger] = field(
@@ -229,6 +231,7 @@ class PlantPlanner:
         out: list[OutputRecord] = []
         if self.bom_changed:
             out.extend(self._bom_cycles())
+            self.dirty |= self._loop_changes()
             self.bom_changed = False
         if not self.dirty:
             return out
@@ -466,6 +469,18 @@ class PlantPlanner:
                 first_seen=self.first_seen.get(item),
             )
         ]
+
+    def _loop_changes(self) -> set[str]:
+        """Parents whose explosion changed because an edge entered or left a BOM cycle.
+
+        A revision that closes a loop makes every edge of the loop cyclic, not only its own
+        parent's: each parent on the loop (and whoever blows it through as a phantom) now
+        explodes without it, and must be netted again.
+        """
+        cyclic = self.bom.cyclic_edges()
+        parents = {parent for parent, _ in cyclic ^ self.cyclic_edges}
+        self.cyclic_edges = cyclic
+        return parents | self.bom.phantom_ancestors(parents)
 
     def _bom_cycles(self) -> list[SyncException]:
         records = []

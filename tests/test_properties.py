@@ -85,6 +85,27 @@ def test_a_revision_closing_a_bom_loop_withdraws_what_came_over_the_now_cyclic_e
     assert not any("|I1|" in key for key in batch["procurement.triggers"])
 
 
+def test_a_loop_closed_elsewhere_stops_every_parent_on_it_from_exploding_into_it() -> None:
+    # B (with demand) asks C for parts; A -> B asks nothing (A has no demand). C's first
+    # revision uses A: the loop A -> B -> C -> A makes B -> C cyclic too, although the
+    # revision is neither B's nor one B uses. B must be netted again and stop asking C.
+    first = [
+        bom("A", "R0", [line("B", 1.0)]),
+        bom("B", "R0", [line("C", 3.0)]),
+        demand("D1", "B", 10.0, TODAY + timedelta(days=5)),
+    ]
+    second = [bom("C", "R0", [line("A", 1.0)])]
+    incremental = Pipeline(TODAY)
+    incremental.feed(first)
+    incremental.finish()
+    assert any("|C|" in key for key in incremental.live("procurement.triggers"))  # B asks for C
+    incremental.feed(second)
+    incremental.finish()
+    _, batch = final_state(first + second)
+    assert {topic: incremental.live(topic) for topic in TOPICS} == batch
+    assert not any("|C|" in key for key in batch["procurement.triggers"])
+
+
 def check_perturbation_changes_nothing(seed: int) -> None:
     events = build_stream(seed, plants=2, items=5)
     _, original = final_state(events)
