@@ -52,7 +52,7 @@ class AvroCodec:
         self._schemas = schemas
         self._writer_ids: dict[str, int] = {}
         self._writers_by_id: dict[int, Any] = {}
-        self._texts_by_id: dict[int, Any] = {}
+        self._json_by_id: dict[int, Any] = {}
         self._readers: dict[tuple[int, str], Any] = {}
 
     def register(self, topic: str, record_name: str) -> int:
@@ -84,8 +84,10 @@ class AvroCodec:
         reader = self._readers.get((schema_id, record_name), False)
         if reader is False:
             reader = self.reader_schema(schema_id, record_name)
+        body = io.BytesIO(value)  # shares the bytes; no copy of the body per message
+        body.seek(_HEADER.size)
         try:
-            data = fastavro.schemaless_reader(io.BytesIO(value[_HEADER.size :]), writer, reader)
+            data = fastavro.schemaless_reader(body, writer, reader)
         except Exception as exc:  # fastavro raises many types on corrupt bodies
             msg = f"Avro body does not decode with schema id {schema_id} as {record_name}: {exc}"
             raise DecodeError(error="AVRO_DECODE_FAILED", reason=msg) from exc
@@ -97,7 +99,7 @@ class AvroCodec:
         """Our schema to resolve writer ``schema_id`` to, or None when that is the same schema."""
         self._writer(schema_id)
         ours = json.loads(self._schemas.text(record_name))
-        reader = None if self._texts_by_id.get(schema_id) == ours else self._schemas.schema(record_name)
+        reader = None if self._json_by_id.get(schema_id) == ours else self._schemas.schema(record_name)
         self._readers[(schema_id, record_name)] = reader
         return reader
 
@@ -125,8 +127,8 @@ class AvroCodec:
             raise DecodeError(
                 error="UNKNOWN_SCHEMA_ID", reason=f"schema id {schema_id} is {registered.schema_type}"
             )
-        text = json.loads(registered.schema_str)
-        writer = fastavro.parse_schema(text)
-        self._texts_by_id[schema_id] = text
+        registered_json = json.loads(registered.schema_str)
+        writer = fastavro.parse_schema(registered_json)
+        self._json_by_id[schema_id] = registered_json
         self._writers_by_id[schema_id] = writer
         return writer
