@@ -12,7 +12,7 @@ Streams virtualenv if missing (`bench/.venv-quix`), then:
 then prints a table and writes `bench/results.json`. `--profile` adds a py-spy profile of
 the service over the same topics (not timed) and of the planning run, summarised into the
 results. Every part runs in its own interpreter with a timeout; every service is stopped.
-Sizes: `--quick` is a smoke run (a few minutes), the default the full sizes (about 25-30 min).
+Sizes: `--quick` is a smoke run (a few minutes), the default the full sizes (about 16-20 min).
 """
 
 from __future__ import annotations
