@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-# Only what the wheel is built from (see [tool.setuptools] in pyproject.toml).
+# Only what the wheel is built from (see [tool.setuptools] in pyproject.toml): the four
+# folders install as the mfgsync.* namespace.
 COPY pyproject.toml README.md ./
 COPY schemas/ schemas/
 COPY operators/ operators/

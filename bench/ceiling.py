@@ -25,8 +25,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from bench.common import emit_result
-from schemas.avro import SchemaSet
-from schemas.events import TOPIC_TYPES
+from mfgsync.schemas.avro import SchemaSet
+from mfgsync.schemas.events import TOPIC_TYPES
 
 HEADER = struct.Struct(">bI")
 

@@ -32,7 +32,7 @@ RESULT_PREFIX = "BENCH-RESULT "
 def service_env(
     bootstrap: str, registry: str, prefix: str, *, today: date | None = TODAY, **settings: str
 ) -> dict[str, str]:
-    """Environment for `python -m flows.cli ...` against the bench broker and registry."""
+    """Environment for `python -m mfgsync.flows.cli ...` against the bench broker and registry."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MFGSYNC_")}
     env.update(
         {

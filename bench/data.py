@@ -18,7 +18,7 @@ each from the next levels, level 3 is BUY.
 
 `produce(...)` creates the topic set with `mfgsync topics create --partitions 4` (which also
 registers the schemas) and publishes with the project's own `Serde` (Avro, Confluent framing,
-through the registry) and `connectors.kafka.produce_all`, keyed like `mfgsync produce`.
+through the registry) and `mfgsync.connectors.kafka.produce_all`, keyed like `mfgsync produce`.
 
 Run alone: `python -m bench.data --count 20` prints a sample as JSON lines.
 """
@@ -37,7 +37,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bench.common import EPOCH, ROOT, TODAY, service_env
-from schemas.events import (
+from mfgsync.schemas.events import (
     BomLine,
     BomRevisionReleased,
     DemandChanged,
@@ -474,7 +474,7 @@ def create_topics(bootstrap: str, registry: str, prefix: str, partitions: int = 
     """`mfgsync topics create` under `prefix` (also registers every schema)."""
     env = service_env(bootstrap, registry, prefix)
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "topics", "create", "--partitions", str(partitions)],
+        [sys.executable, "-m", "mfgsync.flows.cli", "topics", "create", "--partitions", str(partitions)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -488,9 +488,9 @@ def create_topics(bootstrap: str, registry: str, prefix: str, partitions: int = 
 
 def produce(spec: Spec, bootstrap: str, registry: str, prefix: str) -> dict[str, Any]:
     """Create the topic set under `prefix` and publish `generate(spec)` to it; return counts and timings."""
-    from connectors.kafka import produce_all
-    from flows.service import Serde
-    from flows.settings import Settings
+    from mfgsync.connectors.kafka import produce_all
+    from mfgsync.flows.service import Serde
+    from mfgsync.flows.settings import Settings
 
     create_topics(bootstrap, registry, prefix)
     settings = Settings(kafka_bootstrap=bootstrap, schema_registry_url=registry, topic_prefix=prefix)

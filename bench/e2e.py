@@ -1,6 +1,6 @@
 """mfgsync end to end: the real service over the benchmark topics, from first record to exit.
 
-Runs `python -m flows.cli run --exit-at-end` (one worker, metrics port 0, the planning date
+Runs `python -m mfgsync.flows.cli run --exit-at-end` (one worker, metrics port 0, the planning date
 fixed) with `MFGSYNC_*` settings for the bench broker, registry and topic prefix, and waits
 for it to exit: every input partition read to its end, planned, and every output flushed.
 
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, service_env, stop_group, topic_stats
-from schemas.events import TOPIC_TYPES
-from schemas.outputs import OUTPUT_TYPES
+from mfgsync.schemas.events import TOPIC_TYPES
+from mfgsync.schemas.outputs import OUTPUT_TYPES
 
 
 def output_topics(prefix: str) -> list[str]:
@@ -68,14 +68,14 @@ def command(profile_to: Path | None = None, rate: int = 100) -> list[str]:
     """The service command.
 
     Profiling runs what `mfgsync run --exit-at-end` runs (bytewax's runner on
-    `flows.service:flow`, MFGSYNC_TAIL=false) directly under py-spy, which does not reliably
+    `mfgsync.flows.service:flow`, MFGSYNC_TAIL=false) directly under py-spy, which does not reliably
     follow the CLI's subprocess.
     """
     if profile_to is None:
-        return [sys.executable, "-m", "flows.cli", "run", "--exit-at-end", "--workers", "1"]
+        return [sys.executable, "-m", "mfgsync.flows.cli", "run", "--exit-at-end", "--workers", "1"]
     return [
         "py-spy", "record", "--format", "raw", "--rate", str(rate), "-o", str(profile_to), "--",
-        sys.executable, "-m", "bytewax.run", "flows.service:flow", "-w", "1",
+        sys.executable, "-m", "bytewax.run", "mfgsync.flows.service:flow", "-w", "1",
     ]  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 Setup, under a fresh topic prefix: `K` item@plant keys, each with `ItemPlanningParams`
 (BUY, lead time 5 days, safety stock 0); 20% of them also with an open demand of 1,000,000
-due in 3 days, so they stay short whatever arrives. The service (`python -m flows.cli run`,
+due in 3 days, so they stay short whatever arrives. The service (`python -m mfgsync.flows.cli run`,
 one worker, tail mode, metrics port 0, planning date = processing date) starts, plans the
 seed, and then a producer sends `InventoryMovement` RECEIPTs at a fixed rate (after a short
 warm-up) for each rate in turn, each event's `event_time` stamped with its send time.
@@ -115,7 +115,7 @@ class Collector(threading.Thread):
 def _start_service(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     out = log.open("w")
     return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--workers", "1"],
+        [sys.executable, "-m", "mfgsync.flows.cli", "run", "--workers", "1"],
         cwd=ROOT,
         env=env,
         stdout=out,
@@ -135,12 +135,12 @@ def run(
     drain_s: float,
     log: Path,
 ) -> dict[str, Any]:
-    from connectors.avro_codec import AvroCodec, registry_client
-    from flows.service import Serde
-    from flows.settings import Settings
-    from schemas.avro import SchemaSet
-    from schemas.events import DemandChanged, InventoryMovement, ItemPlanningParams
-    from schemas.outputs import AvailabilityRecord, ShortageSignal
+    from mfgsync.connectors.avro_codec import AvroCodec, registry_client
+    from mfgsync.flows.service import Serde
+    from mfgsync.flows.settings import Settings
+    from mfgsync.schemas.avro import SchemaSet
+    from mfgsync.schemas.events import DemandChanged, InventoryMovement, ItemPlanningParams
+    from mfgsync.schemas.outputs import AvailabilityRecord, ShortageSignal
 
     prefix = f"lat{uuid.uuid4().hex[:6]}."
     create_topics(bootstrap, registry, prefix)

@@ -1,10 +1,10 @@
-"""Planning scale: `operators.planner.PlantPlanner` on a generated plant, in pure Python (no Kafka).
+"""Planning scale: `mfgsync.operators.planner.PlantPlanner` on a generated plant, in pure Python (no Kafka).
 
 The plant: `items` items over `levels` BOM levels (more items deeper down: shares 1:2:3:4:5:5
 for six levels), `lines` BOM lines spread over the parents (levels 0..n-2; a component from
 the next level 70% of the time, else from any deeper level; 1% phantom lines on MAKE
 components), planning parameters for every item, an opening stock position for every item
-(through `operators.inventory.InventoryPosition`), and `orders` open orders: 35% production
+(through `mfgsync.operators.inventory.InventoryPosition`), and `orders` open orders: 35% production
 orders (MAKE items), 35% PO lines (BUY items, half of them supplier-confirmed), 30% demands
 (mostly end items).
 
@@ -40,13 +40,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from bench.common import EPOCH, TODAY, emit_result, percentile
-from flows.gc_tuning import tune_gc
-from operators.dedup import DedupWindow
-from operators.guard import IngestGuard
-from operators.inventory import InventoryPosition, PositionChanged
-from operators.planner import PlannerConfig, PlantPlanner
-from operators.sequencer import Sequencer
-from schemas.events import (
+from mfgsync.flows.gc_tuning import tune_gc
+from mfgsync.operators.dedup import DedupWindow
+from mfgsync.operators.guard import IngestGuard
+from mfgsync.operators.inventory import InventoryPosition, PositionChanged
+from mfgsync.operators.planner import PlannerConfig, PlantPlanner
+from mfgsync.operators.sequencer import Sequencer
+from mfgsync.schemas.events import (
     BomLine,
     BomRevisionReleased,
     DemandChanged,
@@ -457,7 +457,7 @@ def main() -> None:
         "--gc",
         choices=("service", "default"),
         default="service",
-        help="garbage-collector settings: the service's (flows.gc_tuning) or CPython's defaults",
+        help="garbage-collector settings: the service's (mfgsync.flows.gc_tuning) or CPython's defaults",
     )
     args = parser.parse_args()
     if args.gc == "service":

@@ -8,7 +8,7 @@ The job, over the same Avro input topics (all nine, concatenated; they are co-pa
 same keys, 4 partitions, same partitioner):
 1. decode exactly as mfgsync does: the project's own `AvroCodec.decode` (Confluent framing,
    writer schema from the registry by id, resolved to the package's reader schema) and the
-   pydantic model's `model_validate` (the same code `flows.service.Serde.decode_event` runs);
+   pydantic model's `model_validate` (the same code `mfgsync.flows.service.Serde.decode_event` runs);
 2. dedup by `event_id` per message key (one state key per id; no horizon eviction);
 3. per-key sequencing by `source_seq` per topic (next/baseline applied, gaps buffered and
    drained, behind: state events superseded, delta events applied late);
@@ -49,12 +49,12 @@ from bench.common import ROOT, emit_result
 
 sys.path.insert(0, str(ROOT))
 
-from connectors.avro_codec import AvroCodec, DecodeError, registry_client
-from operators.inventory import movement_deltas
-from operators.netting import EPS
-from schemas.avro import SchemaSet
-from schemas.events import TOPIC_TYPES, Event, InventoryMovement, ItemPlanningParams
-from schemas.outputs import AvailabilityRecord, OutputRecord, ShortageSignal
+from mfgsync.connectors.avro_codec import AvroCodec, DecodeError, registry_client
+from mfgsync.operators.inventory import movement_deltas
+from mfgsync.operators.netting import EPS
+from mfgsync.schemas.avro import SchemaSet
+from mfgsync.schemas.events import TOPIC_TYPES, Event, InventoryMovement, ItemPlanningParams
+from mfgsync.schemas.outputs import AvailabilityRecord, OutputRecord, ShortageSignal
 
 
 class Clock:

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from pydantic import SecretStr
 
-from schemas.outputs import SEVERITY_RANK, ShortageSignal
+from mfgsync.schemas.outputs import SEVERITY_RANK, ShortageSignal
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pydantic import BaseModel
 
-from schemas.avro import SchemaSet, avro_datum
+from mfgsync.schemas.avro import SchemaSet, avro_datum
 
 MAGIC = 0
 REGISTRY_ATTEMPTS = 3

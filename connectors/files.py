@@ -17,8 +17,8 @@ from typing import BinaryIO
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from connectors.jsonl import RawRecord, encode_record
-from schemas.outputs import OutputRecord
+from mfgsync.connectors.jsonl import RawRecord, encode_record
+from mfgsync.schemas.outputs import OutputRecord
 
 BATCH_LINES = 1_000
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from schemas.events import EVENT_TYPES, TOPIC_TYPES, Event
-from schemas.outputs import DeadLetter, Header, OutputRecord
+from mfgsync.schemas.events import EVENT_TYPES, TOPIC_TYPES, Event
+from mfgsync.schemas.outputs import DeadLetter, Header, OutputRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connectors.jsonl import RawRecord
+from mfgsync.connectors.jsonl import RawRecord
 
 log = logging.getLogger(__name__)
 

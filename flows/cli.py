@@ -15,8 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flows.replay import read_changelog, run_replay
-from flows.scenario import ECO, scenario_lines
+from mfgsync.flows.replay import read_changelog, run_replay
+from mfgsync.flows.scenario import ECO, scenario_lines
 
 DEMO_TODAY = date(2026, 3, 2)
 
@@ -80,11 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(Path(args.output), args.today, args.bucket)
         if args.command == "status":
-            from flows import status
+            from mfgsync.flows import status
 
             return status.main([args.url] if args.url else [])
         if args.command in ("topics", "produce", "run"):
-            from flows import kafka_commands
+            from mfgsync.flows import kafka_commands
 
             return kafka_commands.main(args)
         counts = run_replay(args.input, args.output, args.today, args.bucket, args.workers)

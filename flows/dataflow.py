@@ -23,20 +23,20 @@ from bytewax.operators import StatefulBatchLogic, StatefulLogic
 from bytewax.outputs import Sink
 from pydantic import BaseModel
 
-from connectors.jsonl import RawRecord, decode_event
-from operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
-from operators.guard import IngestGuard, Outcome, Verdict
-from operators.inventory import (
+from mfgsync.connectors.jsonl import RawRecord, decode_event
+from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
+from mfgsync.operators.guard import IngestGuard, Outcome, Verdict
+from mfgsync.operators.inventory import (
     DEFAULT_TOLERANCE,
     ComponentIssued,
     InventoryPosition,
     PositionChanged,
     wms_order,
 )
-from operators.planner import PlannerConfig, PlanningFact, PlantPlanner
-from operators.sequencer import DEFAULT_MAX_BUFFER, DEFAULT_WAIT_S, Sequencer
-from schemas.events import Event, InventoryMovement, InventorySnapshot
-from schemas.outputs import DeadLetter, OutputRecord, SyncException
+from mfgsync.operators.planner import PlannerConfig, PlanningFact, PlantPlanner
+from mfgsync.operators.sequencer import DEFAULT_MAX_BUFFER, DEFAULT_WAIT_S, Sequencer
+from mfgsync.schemas.events import Event, InventoryMovement, InventorySnapshot
+from mfgsync.schemas.outputs import DeadLetter, OutputRecord, SyncException
 
 Clock = Callable[[], datetime]
 

@@ -11,13 +11,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from connectors.files import input_files
-from connectors.jsonl import RawRecord, decode_event
-from connectors.kafka import COMPACTED, create_topics, produce_all
-from flows.service import Serde
-from flows.settings import Settings
-from schemas.events import TOPIC_TYPES, Event
-from schemas.outputs import OUTPUT_TYPES
+from mfgsync.connectors.files import input_files
+from mfgsync.connectors.jsonl import RawRecord, decode_event
+from mfgsync.connectors.kafka import COMPACTED, create_topics, produce_all
+from mfgsync.flows.service import Serde
+from mfgsync.flows.settings import Settings
+from mfgsync.schemas.events import TOPIC_TYPES, Event
+from mfgsync.schemas.outputs import OUTPUT_TYPES
 
 CHANGELOG_TOPICS = ("procurement.triggers", "signals.shortages", "signals.availability", "sync.exceptions")
 
@@ -104,8 +104,8 @@ def _produce(settings: Settings, path: Path) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    """Replace this process with bytewax's runner of `flows.service:flow` (recovery if set)."""
-    command = [sys.executable, "-m", "bytewax.run", "flows.service:flow", "-w", str(args.workers)]
+    """Replace this process with bytewax's runner of `mfgsync.flows.service:flow` (recovery if set)."""
+    command = [sys.executable, "-m", "bytewax.run", "mfgsync.flows.service:flow", "-w", str(args.workers)]
     if args.process_id is not None or args.addresses:
         command += ["-i", str(args.process_id or 0), "-a", args.addresses or ""]
     recovery = args.recovery_dir or settings.recovery_dir

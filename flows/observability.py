@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.alerting import AlertDispatcher
-from connectors.metrics import SyncMetrics
-from operators.guard import Outcome, Verdict
-from operators.planner import PlanningFact, PlantPlanner
-from schemas.events import BomRevisionReleased
-from schemas.outputs import (
+from mfgsync.connectors.alerting import AlertDispatcher
+from mfgsync.connectors.metrics import SyncMetrics
+from mfgsync.operators.guard import Outcome, Verdict
+from mfgsync.operators.planner import PlanningFact, PlantPlanner
+from mfgsync.schemas.events import BomRevisionReleased
+from mfgsync.schemas.outputs import (
     DeadLetter,
     LagReport,
     OutputRecord,

@@ -2,7 +2,7 @@
 
 Replays plan once, when the input is exhausted, for a fixed planning date, so the same input
 gives the same changelogs every time and with any number of workers. For
-`python -m bytewax.run flows.replay:flow`, the module attribute `flow` is built on first
+`python -m bytewax.run mfgsync.flows.replay:flow`, the module attribute `flow` is built on first
 access from `MFGSYNC_INPUT`, `MFGSYNC_OUTPUT`, `MFGSYNC_TODAY` and `MFGSYNC_BUCKET`.
 """
 
@@ -19,10 +19,10 @@ from typing import Any, Literal
 from bytewax.dataflow import Dataflow
 from bytewax.testing import cluster_main, run_main
 
-from connectors.files import JsonlSource, JsonlTopicSink
-from flows.dataflow import COUNTS_TOPIC, FlowConfig, build_flow
-from flows.gc_tuning import tune_gc
-from schemas.outputs import OUTPUT_TYPES
+from mfgsync.connectors.files import JsonlSource, JsonlTopicSink
+from mfgsync.flows.dataflow import COUNTS_TOPIC, FlowConfig, build_flow
+from mfgsync.flows.gc_tuning import tune_gc
+from mfgsync.schemas.outputs import OUTPUT_TYPES
 
 OUTPUT_TOPICS = (*sorted(OUTPUT_TYPES), COUNTS_TOPIC)
 
@@ -97,7 +97,7 @@ def __getattr__(name: str) -> Dataflow:
     try:
         input_path, output_dir = os.environ["MFGSYNC_INPUT"], os.environ["MFGSYNC_OUTPUT"]
     except KeyError as missing:
-        msg = f"set {missing} to run flows.replay:flow (input path and output directory)"
+        msg = f"set {missing} to run mfgsync.flows.replay:flow (input path and output directory)"
         raise RuntimeError(msg) from None
     return replay_flow(
         input_path,

@@ -1,7 +1,7 @@
 """The long-lived service: the mfgsync dataflow between Kafka topics (SPEC 2, 6 and 8).
 
 Run it with `mfgsync run`, or directly with bytewax's runner, which gives workers,
-processes and recovery: `python -m bytewax.run flows.service:flow -w 2 -r DIR -s 10 -b 60`.
+processes and recovery: `python -m bytewax.run mfgsync.flows.service:flow -w 2 -r DIR -s 10 -b 60`.
 The module attribute `flow` is built on first access from `Settings()` (environment).
 
 Values are Avro in the Confluent framing (or JSON by configuration); output records are
@@ -25,21 +25,21 @@ from confluent_kafka import Producer
 from prometheus_client import REGISTRY, CollectorRegistry
 from pydantic import ValidationError
 
-from connectors.alerting import AlertDispatcher, AlertmanagerChannel, WebhookChannel
-from connectors.avro_codec import AvroCodec, DecodeError, registry_client
-from connectors.http_status import StatusServer
-from connectors.jsonl import RawRecord, dead_letter, decode_event, validation_summary
-from connectors.kafka import KafkaRawSource, KafkaRecordSink, read_topic
-from connectors.metrics import SyncMetrics
-from flows.dataflow import FlowConfig, PlanObserver, build_core
-from flows.gc_tuning import tune_gc
-from flows.observability import StatusBoard
-from flows.settings import Settings
-from operators.guard import Outcome, Verdict
-from operators.lag import LagWindow
-from schemas.avro import SchemaSet
-from schemas.events import TOPIC_TYPES, Event
-from schemas.outputs import (
+from mfgsync.connectors.alerting import AlertDispatcher, AlertmanagerChannel, WebhookChannel
+from mfgsync.connectors.avro_codec import AvroCodec, DecodeError, registry_client
+from mfgsync.connectors.http_status import StatusServer
+from mfgsync.connectors.jsonl import RawRecord, dead_letter, decode_event, validation_summary
+from mfgsync.connectors.kafka import KafkaRawSource, KafkaRecordSink, read_topic
+from mfgsync.connectors.metrics import SyncMetrics
+from mfgsync.flows.dataflow import FlowConfig, PlanObserver, build_core
+from mfgsync.flows.gc_tuning import tune_gc
+from mfgsync.flows.observability import StatusBoard
+from mfgsync.flows.settings import Settings
+from mfgsync.operators.guard import Outcome, Verdict
+from mfgsync.operators.lag import LagWindow
+from mfgsync.schemas.avro import SchemaSet
+from mfgsync.schemas.events import TOPIC_TYPES, Event
+from mfgsync.schemas.outputs import (
     OUTPUT_TYPES,
     AvailabilityRecord,
     DeadLetter,

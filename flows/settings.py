@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.events import TOPIC_TYPES
+from mfgsync.schemas.events import TOPIC_TYPES
 
 
 class Settings(BaseSettings):

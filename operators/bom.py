@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from schemas.events import BomRevisionReleased
+from mfgsync.schemas.events import BomRevisionReleased
 
 MAX_PHANTOM_DEPTH = 32
 

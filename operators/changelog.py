@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from schemas.outputs import OutputRecord
+from mfgsync.schemas.outputs import OutputRecord
 
 R = TypeVar("R", bound=OutputRecord)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from operators.dedup import DedupWindow
-from operators.sequencer import Released, Sequencer
-from schemas.events import Event
-from schemas.outputs import SyncException
+from mfgsync.operators.dedup import DedupWindow
+from mfgsync.operators.sequencer import Released, Sequencer
+from mfgsync.schemas.events import Event
+from mfgsync.schemas.outputs import SyncException
 
 
 class Outcome(StrEnum):

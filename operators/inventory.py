@@ -20,8 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas.events import InventoryMovement, InventorySnapshot
-from schemas.outputs import SyncException
+from mfgsync.schemas.events import InventoryMovement, InventorySnapshot
+from mfgsync.schemas.outputs import SyncException
 
 BUCKETS = ("unrestricted", "quality_hold", "allocated", "in_transit")
 _INDEX = {name: i for i, name in enumerate(BUCKETS)}

@@ -37,7 +37,7 @@ from itertools import chain, repeat
 from operator import attrgetter
 from typing import Literal
 
-from operators.calendar import BucketCalendar
+from mfgsync.operators.calendar import BucketCalendar
 
 EPS = 1e-9
 MAX_CAUSES = 16

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TypeVar
 
-from operators.bom import BomBook
-from operators.calendar import BucketCalendar, BucketSize
-from operators.changelog import Changelog
-from operators.inventory import ComponentIssued, PositionChanged, StockPosition
-from operators.netting import (
+from mfgsync.operators.bom import BomBook
+from mfgsync.operators.calendar import BucketCalendar, BucketSize
+from mfgsync.operators.changelog import Changelog
+from mfgsync.operators.inventory import ComponentIssued, PositionChanged, StockPosition
+from mfgsync.operators.netting import (
     EPS,
     ItemPlan,
     PlanningSettings,
@@ -40,8 +40,8 @@ from operators.netting import (
     net_item,
     union_ids,
 )
-from operators.triggers import item_availability, item_shortage, item_triggers
-from schemas.events import (
+from mfgsync.operators.triggers import item_availability, item_shortage, item_triggers
+from mfgsync.schemas.events import (
     BomRevisionReleased,
     DemandChanged,
     Event,
@@ -51,7 +51,7 @@ from schemas.events import (
     PurchaseOrderChanged,
     SupplierConfirmation,
 )
-from schemas.outputs import (
+from mfgsync.schemas.outputs import (
     AvailabilityRecord,
     OutputRecord,
     ProcurementTrigger,

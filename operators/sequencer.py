@@ -23,8 +23,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Literal
 
-from schemas.events import Event
-from schemas.outputs import SyncException
+from mfgsync.schemas.events import Event
+from mfgsync.schemas.outputs import SyncException
 
 DEFAULT_WAIT_S = 30.0
 DEFAULT_MAX_BUFFER = 1_000

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from operators.inventory import StockPosition
-from operators.netting import EPS, ItemPlan, PlanningSettings
-from schemas.events import BomRevisionReleased
-from schemas.outputs import AvailabilityRecord, ProcurementTrigger, ShortageSignal
+from mfgsync.operators.inventory import StockPosition
+from mfgsync.operators.netting import EPS, ItemPlan, PlanningSettings
+from mfgsync.schemas.events import BomRevisionReleased
+from mfgsync.schemas.outputs import AvailabilityRecord, ProcurementTrigger, ShortageSignal
 
 
 def item_triggers(

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 NAMESPACE = "io.mfgsync"
 """Namespace of every record and enum in the `.avsc` files."""
 
-SCHEMA_PACKAGE = "schemas"
+SCHEMA_PACKAGE = "mfgsync.schemas"
 """The package the `.avsc` files ship in (package-data `*.avsc`)."""
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

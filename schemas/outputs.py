@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 
 from pydantic import field_serializer
 
-from schemas.events import Record
+from mfgsync.schemas.events import Record
 
 ShortageState = Literal["RAISED", "UPDATED", "RESOLVED"]
 Severity = Literal["CRITICAL", "HIGH", "WARNING"]

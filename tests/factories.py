@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from schemas.events import (
+from mfgsync.schemas.events import (
     BomLine,
     BomRevisionReleased,
     DemandChanged,

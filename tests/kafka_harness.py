@@ -20,8 +20,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from connectors.kafka import read_topic
-from flows.replay import read_changelog, run_replay
+from mfgsync.connectors.kafka import read_topic
+from mfgsync.flows.replay import read_changelog, run_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 3, 2)
@@ -51,7 +51,7 @@ class Service:
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "flows.cli", *args],
+            [sys.executable, "-m", "mfgsync.flows.cli", *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
@@ -61,7 +61,7 @@ class Service:
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "run", *args],
+            [sys.executable, "-m", "mfgsync.flows.cli", "run", *args],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,

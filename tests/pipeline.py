@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from operators.dedup import DedupWindow
-from operators.guard import IngestGuard, Outcome, Verdict
-from operators.inventory import ComponentIssued, InventoryPosition, PositionChanged
-from operators.planner import PlannerConfig, PlantPlanner
-from operators.sequencer import Sequencer
-from schemas.events import Event, InventoryMovement, InventorySnapshot
-from schemas.outputs import OutputRecord
+from mfgsync.operators.dedup import DedupWindow
+from mfgsync.operators.guard import IngestGuard, Outcome, Verdict
+from mfgsync.operators.inventory import ComponentIssued, InventoryPosition, PositionChanged
+from mfgsync.operators.planner import PlannerConfig, PlantPlanner
+from mfgsync.operators.sequencer import Sequencer
+from mfgsync.schemas.events import Event, InventoryMovement, InventorySnapshot
+from mfgsync.schemas.outputs import OutputRecord
 
 CLOSED_STATES = {"WITHDRAWN", "RESOLVED", "CLOSED"}
 

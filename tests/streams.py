@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from schemas.events import EVENT_TYPES, Event
+from mfgsync.schemas.events import EVENT_TYPES, Event
 
 TODAY = date(2026, 3, 2)
 LOT_RULES = ("LOT_FOR_LOT", "FIXED_QTY", "MIN_QTY", "PERIODS_OF_SUPPLY")

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from connectors.alerting import (
+from mfgsync.connectors.alerting import (
     ALERT_STATUS_HEADER,
     SIGNATURE_HEADER,
     AlertDispatcher,
@@ -23,7 +23,7 @@ from connectors.alerting import (
     WebhookChannel,
     verify_signature,
 )
-from schemas.outputs import ShortageSignal
+from mfgsync.schemas.outputs import ShortageSignal
 from tests.services import alertmanager, free_port, start_service
 
 SECRET = SecretStr("s3cret-for-tests")

@@ -11,9 +11,9 @@ import fastavro
 import pytest
 from confluent_kafka.schema_registry import Schema
 
-from connectors.avro_codec import AvroCodec, DecodeError, registry_client
-from schemas.avro import SchemaSet
-from schemas.events import InventoryMovement
+from mfgsync.connectors.avro_codec import AvroCodec, DecodeError, registry_client
+from mfgsync.schemas.avro import SchemaSet
+from mfgsync.schemas.events import InventoryMovement
 
 pytestmark = pytest.mark.services
 

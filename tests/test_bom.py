@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from operators.bom import BomBook, ExplodedLine
+from mfgsync.operators.bom import BomBook, ExplodedLine
 from tests.factories import bom, line
 
 

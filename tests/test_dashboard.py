@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.alerting import AlertDispatcher
+from mfgsync.connectors.alerting import AlertDispatcher
 from tests.test_alert_rules import promtool
 
 ROOT = Path(__file__).resolve().parent.parent

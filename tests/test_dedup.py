@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from operators.dedup import DEFAULT_HORIZON, DedupWindow
+from mfgsync.operators.dedup import DEFAULT_HORIZON, DedupWindow
 from tests.factories import T0
 
 

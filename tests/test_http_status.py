@@ -13,8 +13,8 @@ import urllib.request
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from connectors.alerting import AlertDispatcher, WebhookChannel
-from connectors.http_status import StatusServer
+from mfgsync.connectors.alerting import AlertDispatcher, WebhookChannel
+from mfgsync.connectors.http_status import StatusServer
 from tests.services import free_port, prometheus, start_service
 from tests.test_alert_rules import promtool
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.inventory import InventoryPosition, StockPosition
-from schemas.events import MovementType
+from mfgsync.operators.inventory import InventoryPosition, StockPosition
+from mfgsync.schemas.events import MovementType
 from tests.factories import at, movement, snapshot
 
 # Starting position for the movement table: unrestricted 100, quality_hold 20, allocated 10,

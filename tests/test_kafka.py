@@ -18,8 +18,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from flows.scenario import scenario_events
-from schemas.avro import SchemaSet
+from mfgsync.flows.scenario import scenario_events
+from mfgsync.schemas.avro import SchemaSet
 from tests.kafka_harness import COMPARED, TODAY, Service, replay_live, write_lines
 from tests.services import free_port
 from tests.streams import build_stream

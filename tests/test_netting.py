@@ -13,8 +13,8 @@ from datetime import date
 
 import pytest
 
-from operators.calendar import BucketCalendar
-from operators.netting import (
+from mfgsync.operators.calendar import BucketCalendar
+from mfgsync.operators.netting import (
     PlannedOrder,
     PlanningSettings,
     ReceiptAction,

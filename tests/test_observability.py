@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from flows.scenario import scenario_events
+from mfgsync.flows.scenario import scenario_events
 from tests.kafka_harness import TODAY, Service, write_lines
 from tests.services import alertmanager, free_port, prometheus, require_service, start_service
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from flows.dataflow import FlowConfig, PlanningLogic
-from operators.planner import PlantPlanner
+from mfgsync.flows.dataflow import FlowConfig, PlanningLogic
+from mfgsync.operators.planner import PlantPlanner
 from tests.factories import demand, params
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

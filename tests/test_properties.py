@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from operators.planner import PlantPlanner
+from mfgsync.operators.planner import PlantPlanner
 from tests.factories import bom, demand, line
 from tests.pipeline import Pipeline
 from tests.streams import TODAY, build_stream, perturb, seeds

@@ -10,9 +10,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from flows.replay import read_changelog, read_counts, run_replay
-from flows.scenario import ECO, PLANTS, scenario_events
-from schemas.events import EVENT_TYPES
+from mfgsync.flows.replay import read_changelog, read_counts, run_replay
+from mfgsync.flows.scenario import ECO, PLANTS, scenario_events
+from mfgsync.schemas.events import EVENT_TYPES
 from tests.streams import perturb
 
 TODAY = date(2026, 3, 2)
@@ -169,7 +169,7 @@ def test_bytewax_run_with_two_workers_matches_replay(tmp_path):
         "MFGSYNC_TODAY": TODAY.isoformat(),
     }
     subprocess.run(
-        [sys.executable, "-m", "bytewax.run", "flows.replay:flow", "-w", "2"],
+        [sys.executable, "-m", "bytewax.run", "mfgsync.flows.replay:flow", "-w", "2"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -180,7 +180,7 @@ def test_bytewax_run_with_two_workers_matches_replay(tmp_path):
 
 def test_cli_demo_prints_the_eco_trace_and_where_the_files_are(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "demo", "--output", str(tmp_path)],
+        [sys.executable, "-m", "mfgsync.flows.cli", "demo", "--output", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -198,7 +198,7 @@ def test_cli_replay_reports_a_missing_input_clearly(tmp_path):
         [
             sys.executable,
             "-m",
-            "flows.cli",
+            "mfgsync.flows.cli",
             "replay",
             "--input",
             str(tmp_path / "nope"),

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from schemas.avro import (
+from mfgsync.schemas.avro import (
     NAMESPACE,
     SchemaSet,
     avro_datum,
@@ -35,7 +35,7 @@ from schemas.avro import (
     schema_text,
     to_avro_dict,
 )
-from schemas.events import (
+from mfgsync.schemas.events import (
     EVENT_TYPES,
     BomRevisionReleased,
     GoodsReceipt,
@@ -43,7 +43,7 @@ from schemas.events import (
     ItemPlanningParams,
     ProductionOrderChanged,
 )
-from schemas.outputs import OUTPUT_TYPES
+from mfgsync.schemas.outputs import OUTPUT_TYPES
 
 MODELS: list[type[BaseModel]] = [*EVENT_TYPES.values(), *OUTPUT_TYPES.values()]
 ENVELOPE = ["event_id", "source", "source_seq", "event_time", "plant", "correlation_id"]

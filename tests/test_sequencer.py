@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.dedup import DedupWindow
-from operators.guard import IngestGuard, Outcome, Verdict
-from operators.sequencer import MAX_TRACKED_GAPS, TRANSITIONS, Action, Position, Released, Sequencer
-from schemas.events import Event
+from mfgsync.operators.dedup import DedupWindow
+from mfgsync.operators.guard import IngestGuard, Outcome, Verdict
+from mfgsync.operators.sequencer import MAX_TRACKED_GAPS, TRANSITIONS, Action, Position, Released, Sequencer
+from mfgsync.schemas.events import Event
 from tests.factories import at, movement, params
 
 KEY = "K"

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
-from connectors.metrics import SyncMetrics
-from flows.observability import StatusBoard
-from schemas.outputs import SyncException
+from mfgsync.connectors.metrics import SyncMetrics
+from mfgsync.flows.observability import StatusBoard
+from mfgsync.schemas.outputs import SyncException
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.http_status import StatusServer
-from flows.status import StatusUnavailableError, fetch_status, format_age, render_status
+from mfgsync.connectors.http_status import StatusServer
+from mfgsync.flows.status import StatusUnavailableError, fetch_status, format_age, render_status
 from tests.services import free_port
 
 STATUS = {

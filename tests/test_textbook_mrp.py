@@ -23,7 +23,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from flows.replay import read_changelog
+from mfgsync.flows.replay import read_changelog
 
 MONDAY = date(2026, 1, 5)
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +112,7 @@ def test_planned_order_releases_match_the_hand_computed_record(tmp_path):
         [
             sys.executable,
             "-m",
-            "flows.cli",
+            "mfgsync.flows.cli",
             "replay",
             "--input",
             str(source),
