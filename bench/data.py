@@ -489,7 +489,7 @@ def create_topics(bootstrap: str, registry: str, prefix: str, partitions: int = 
 def produce(spec: Spec, bootstrap: str, registry: str, prefix: str) -> dict[str, Any]:
     """Create the topic set under `prefix` and publish `generate(spec)` to it; return counts and timings."""
     from mfgsync.connectors.kafka import produce_all
-    from mfgsync.flows.service import Serde
+    from mfgsync.connectors.serde import Serde
     from mfgsync.flows.settings import Settings
 
     create_topics(bootstrap, registry, prefix)

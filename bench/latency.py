@@ -45,6 +45,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from bench.common import ROOT, emit_result, percentile, service_env, stop_group
 from bench.data import create_topics, kafka_key
+from mfgsync.schemas.vocabulary import is_live
 
 DEMAND = 1_000_000.0
 SHORT_SHARE = 0.2
@@ -136,7 +137,7 @@ def run(
     log: Path,
 ) -> dict[str, Any]:
     from mfgsync.connectors.avro_codec import AvroCodec, registry_client
-    from mfgsync.flows.service import Serde
+    from mfgsync.connectors.serde import Serde
     from mfgsync.flows.settings import Settings
     from mfgsync.schemas.avro import SchemaSet
     from mfgsync.schemas.events import DemandChanged, InventoryMovement, ItemPlanningParams
@@ -289,7 +290,7 @@ class Decoder:
                 self.decoded.append(("availability", rid, reflected, created, received))
             elif topic == self.shortage_topic:
                 data = self.codec.decode(value, "ShortageSignal")
-                if data["state"] != "RESOLVED":
+                if is_live(data["state"]):
                     self.decoded.append(("shortage", rid, DEMAND - data["shortage_qty"], created, received))
         self.done = len(records)
         return self.decoded

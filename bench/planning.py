@@ -58,6 +58,7 @@ from mfgsync.schemas.events import (
     ScheduleLine,
     SupplierConfirmation,
 )
+from mfgsync.schemas.vocabulary import INVENTORY_MOVEMENTS, item_key
 
 PLANT = "P01"
 
@@ -241,7 +242,7 @@ def key_state(movements: int, seed: int = 3) -> dict[str, Any]:
     plant = Plant(10, 5, 2, 0, seed=seed)
     item = plant.items[0]
     guard = IngestGuard.for_key(
-        f"wms.inventory.movements|WMS|{PLANT}|{item}@{PLANT}",
+        f"{INVENTORY_MOVEMENTS}|WMS|{PLANT}|{item_key(item, PLANT)}",
         DedupWindow(),
         Sequencer(key=""),
     )
@@ -274,7 +275,7 @@ def key_state_tracemalloc(keys: int, movements: int) -> dict[str, Any]:
     for k in range(keys):
         item = f"K{k:06d}"
         guard = IngestGuard.for_key(
-            f"wms.inventory.movements|WMS|{PLANT}|{item}@{PLANT}", DedupWindow(), Sequencer(key="")
+            f"{INVENTORY_MOVEMENTS}|WMS|{PLANT}|{item_key(item, PLANT)}", DedupWindow(), Sequencer(key="")
         )
         position = InventoryPosition(plant=PLANT, item=item)
         for seq in range(1, movements + 1):

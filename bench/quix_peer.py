@@ -8,7 +8,7 @@ The job, over the same Avro input topics (all nine, concatenated; they are co-pa
 same keys, 4 partitions, same partitioner):
 1. decode exactly as mfgsync does: the project's own `AvroCodec.decode` (Confluent framing,
    writer schema from the registry by id, resolved to the package's reader schema) and the
-   pydantic model's `model_validate` (the same code `mfgsync.flows.service.Serde.decode_event` runs);
+   pydantic model's `model_validate` (the same code `mfgsync.connectors.serde.Serde.decode_event` runs);
 2. dedup by `event_id` per message key (one state key per id; no horizon eviction);
 3. per-key sequencing by `source_seq` per topic (next/baseline applied, gaps buffered and
    drained, behind: state events superseded, delta events applied late);

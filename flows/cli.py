@@ -17,6 +17,7 @@ from typing import Any
 
 from mfgsync.flows.replay import read_changelog, run_replay
 from mfgsync.flows.scenario import ECO, scenario_lines
+from mfgsync.schemas.vocabulary import DEAD_LETTERS, EXCEPTIONS, SEVERITY_RANK, SHORTAGES, TRIGGERS, is_live
 
 DEMO_TODAY = date(2026, 3, 2)
 
@@ -109,15 +110,14 @@ def _demo(output: Path, today: date, bucket: str) -> int:
 
 def render_summary(changelogs: Path, today: date, counts: Counter[str]) -> str:
     """A planner-readable summary of the current state of the changelogs."""
-    triggers = _live(read_changelog(changelogs / "procurement.triggers.jsonl"), "WITHDRAWN")
-    shortages = _live(read_changelog(changelogs / "signals.shortages.jsonl"), "RESOLVED")
-    exceptions = _live(read_changelog(changelogs / "sync.exceptions.jsonl"), "CLOSED")
-    dead = read_changelog(changelogs / "sync.dlq.jsonl")
+    triggers = _live(read_changelog(changelogs / f"{TRIGGERS}.jsonl"))
+    shortages = _live(read_changelog(changelogs / f"{SHORTAGES}.jsonl"))
+    exceptions = _live(read_changelog(changelogs / f"{EXCEPTIONS}.jsonl"))
+    dead = read_changelog(changelogs / f"{DEAD_LETTERS}.jsonl")
     lines = [f"mfgsync demo: planning date {today.isoformat()}", _counts_line(counts), ""]
 
     lines.append(f"Shortages ({len(shortages)}):")
-    rank = {"CRITICAL": 0, "HIGH": 1, "WARNING": 2}
-    for s in sorted(shortages, key=lambda s: (rank[s["severity"]], s["plant"], s["item"])):
+    for s in sorted(shortages, key=lambda s: (-SEVERITY_RANK[s["severity"]], s["plant"], s["item"])):
         lines.append(
             f"  {s['severity']:<8} {s['plant']} {s['item']:<13} short {s['shortage_qty']:>7g} "
             f"on {s['shortage_date']}  impacts {', '.join(s['impacted_orders'][:4])}"
@@ -148,8 +148,8 @@ def render_summary(changelogs: Path, today: date, counts: Counter[str]) -> str:
     return "\n".join(lines)
 
 
-def _live(changelog: dict[str, dict[str, Any]], closed: str) -> list[dict[str, Any]]:
-    return [r for r in changelog.values() if r.get("state") != closed]
+def _live(changelog: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in changelog.values() if is_live(r.get("state"))]
 
 
 def _counts_line(counts: Counter[str]) -> str:

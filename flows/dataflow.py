@@ -4,7 +4,8 @@ Decode -> guard (per sequencing key) -> inventory (per item@plant) -> planning (
 -> changelog outputs, with every input counted in exactly one outcome.
 
 Only wiring lives here. Each stateful step is a thin bytewax `StatefulLogic` that delegates
-to an operator from `operators/` and snapshots its plain state for recovery.
+to its step in `operators/steps.py` (where the route between steps is stated too), reads
+the clock for it, and snapshots its plain state for recovery.
 """
 
 from __future__ import annotations
@@ -25,18 +26,30 @@ from pydantic import BaseModel
 
 from mfgsync.connectors.jsonl import RawRecord, decode_event
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
-from mfgsync.operators.guard import IngestGuard, Outcome, Verdict
-from mfgsync.operators.inventory import (
-    DEFAULT_TOLERANCE,
-    ComponentIssued,
-    InventoryPosition,
-    PositionChanged,
-    wms_order,
-)
+from mfgsync.operators.guard import IngestGuard, Verdict
+from mfgsync.operators.inventory import DEFAULT_TOLERANCE, InventoryPosition
+from mfgsync.operators.pace import PlanningPace
 from mfgsync.operators.planner import PlannerConfig, PlanningFact, PlantPlanner
+from mfgsync.operators.schema_invalid import SchemaInvalidState, count_dead_letter, schema_invalid_key
 from mfgsync.operators.sequencer import DEFAULT_MAX_BUFFER, DEFAULT_WAIT_S, Sequencer
-from mfgsync.schemas.events import Event, InventoryMovement, InventorySnapshot
+from mfgsync.operators.steps import (
+    GuardOut,
+    GuardStep,
+    InventoryOut,
+    InventoryStep,
+    PlanningStep,
+    StockEvent,
+    applied,
+    inventory_key,
+    is_admitted,
+    is_planning_fact,
+    is_stock_event,
+    outcome_of,
+    planning_key,
+)
+from mfgsync.schemas.events import Event
 from mfgsync.schemas.outputs import DeadLetter, OutputRecord, SyncException
+from mfgsync.schemas.vocabulary import COUNTS
 
 Clock = Callable[[], datetime]
 
@@ -62,9 +75,6 @@ class OutcomeCount(BaseModel):
     count: int
 
 
-COUNTS_TOPIC = "sync.counts"
-
-
 @dataclass(frozen=True)
 class FlowConfig:
     """Everything the dataflow needs besides its source and sinks."""
@@ -84,9 +94,8 @@ class FlowConfig:
     """False when no recovery store is configured: bytewax still asks every touched key for a
     snapshot each epoch, and copying a plant's planner then costs time for nothing."""
     plan_share: float = 0.5
-    """Live mode: at most about this share of a worker's time goes to re-planning. After a
-    pass that took t seconds the next one waits t * (1 - share) / share, so under load more
-    facts are coalesced into each pass; when passes are quick planning follows every batch."""
+    """Live mode: at most about this share of a worker's time goes to re-planning
+    (`operators/pace.py`)."""
     clock: Clock = field(default=system_clock, compare=False)
     published: Callable[[str], Iterable[OutputRecord]] | None = field(default=None, compare=False)
     """What a plant already published (service mode), adopted by its planner on start."""
@@ -98,130 +107,89 @@ class FlowConfig:
         return self.today if self.today is not None else self.clock().date()
 
 
-# ------------------------------------------------------------------ guard step
+# ------------------------------------------------------------- step adapters
 
 
-class GuardLogic(StatefulLogic[Event, Verdict | SyncException, IngestGuard]):
-    """Dedup and sequencing of one sequencing key."""
+class GuardLogic(StatefulLogic[Event, GuardOut, IngestGuard]):
+    """Bytewax adapter of `GuardStep`: one sequencing key."""
 
-    def __init__(self, guard: IngestGuard, config: FlowConfig) -> None:
-        self.guard = guard
+    def __init__(self, step: GuardStep, config: FlowConfig) -> None:
+        self.step = step
         self.config = config
 
-    def on_item(self, value: Event) -> tuple[Iterable[Verdict | SyncException], bool]:
-        if not self.guard.sequencer.key:  # bytewax builders are not told their key
-            self.guard.sequencer.key = value.guard_key()
-        verdicts, exceptions = self.guard.offer(value, self._now())
-        return [*verdicts, *exceptions], StatefulLogic.RETAIN
+    def on_item(self, value: Event) -> tuple[Iterable[GuardOut], bool]:
+        return self.step.offer(value, self.config.clock().timestamp()), StatefulLogic.RETAIN
 
-    def on_notify(self) -> tuple[Iterable[Verdict | SyncException], bool]:
-        verdicts, exceptions = self.guard.expire(self._now())
-        return [*verdicts, *exceptions], StatefulLogic.RETAIN
+    def on_notify(self) -> tuple[Iterable[GuardOut], bool]:
+        return self.step.expire(self.config.clock().timestamp()), StatefulLogic.RETAIN
 
-    def on_eof(self) -> tuple[Iterable[Verdict | SyncException], bool]:
-        verdicts, exceptions = self.guard.flush()
-        return [*verdicts, *exceptions], StatefulLogic.RETAIN
+    def on_eof(self) -> tuple[Iterable[GuardOut], bool]:
+        return self.step.flush(), StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        deadline = self.guard.next_deadline()
-        return None if deadline is None else datetime.fromtimestamp(deadline, UTC)
+        return self.step.next_deadline()
 
     def snapshot(self) -> IngestGuard | None:  # type: ignore[override]
-        return copy.deepcopy(self.guard) if self.config.snapshots else None
-
-    def _now(self) -> float:
-        return self.config.clock().timestamp()
+        return copy.deepcopy(self.step.guard) if self.config.snapshots else None
 
 
-def _guard_builder(config: FlowConfig) -> Callable[[IngestGuard | None], GuardLogic]:
+def guard_builder(config: FlowConfig) -> Callable[[IngestGuard | None], GuardLogic]:
+    """Builds the guard adapter of a sequencing key, fresh or from its snapshot."""
     dedup = DedupWindow(horizon=config.dedup_horizon, max_ids=config.dedup_max_ids)
     sequencer = Sequencer(key="", wait_s=config.wait_s, max_buffer=config.max_buffer)
 
     def build(resume: IngestGuard | None) -> GuardLogic:
-        return GuardLogic(resume or IngestGuard.for_key("", dedup, sequencer), config)
+        step = GuardStep(resume) if resume is not None else GuardStep.new(dedup, sequencer)
+        return GuardLogic(step, config)
 
     return build
 
 
-# -------------------------------------------------------------- inventory step
-
-InventoryOut = PositionChanged | ComponentIssued | Verdict | SyncException
+InventoryState = tuple[InventoryPosition, list[StockEvent]]
 
 
-class InventoryLogic(StatefulLogic[Event, InventoryOut, tuple[InventoryPosition, list[Event]]]):
-    """Stock position of one item@plant.
+class InventoryLogic(StatefulLogic[Event, InventoryOut, InventoryState]):
+    """Bytewax adapter of `InventoryStep`: one item@plant."""
 
-    Live, events apply as they come. In replays (`plan_on="eof"`) they are held and applied
-    at end of input in WMS order (`wms_order`), so every output, exceptions included, is the
-    same however the input was interleaved or spread over workers.
-    """
-
-    def __init__(self, position: InventoryPosition, held: list[Event], config: FlowConfig) -> None:
-        self.position = position
-        self.held = held
+    def __init__(self, step: InventoryStep, config: FlowConfig) -> None:
+        self.step = step
         self.config = config
 
     def on_item(self, value: Event) -> tuple[Iterable[InventoryOut], bool]:
-        if not isinstance(value, InventoryMovement | InventorySnapshot):
-            msg = f"inventory does not take {type(value).__name__}"
-            raise TypeError(msg)
-        if not self.position.item:  # bytewax builders are not told their key
-            self.position.plant, self.position.item = value.plant, value.item
-        if self.config.plan_on == "eof":
-            self.held.append(value)
-            return [], StatefulLogic.RETAIN
-        return self._apply(value), StatefulLogic.RETAIN
+        return self.step.take(value), StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[InventoryOut], bool]:
-        held, self.held = wms_order(self.held), []  # type: ignore[arg-type]
-        return [out for event in held for out in self._apply(event)], StatefulLogic.RETAIN
+        return self.step.finish(), StatefulLogic.RETAIN
 
-    def _apply(self, value: InventoryMovement | InventorySnapshot) -> list[InventoryOut]:
-        out: list[InventoryOut] = []
-        if isinstance(value, InventoryMovement):
-            applied, exceptions = self.position.apply_movement(value)
-            if value.movement_type == "ISSUE" and value.reference:
-                # What was issued to an order is a fact for netting even when the stock
-                # effect is already inside a snapshot.
-                out.append(
-                    ComponentIssued(value.plant, value.item, value.reference, value.qty, value.event_id)
-                )
-        else:
-            applied, exceptions = self.position.apply_snapshot(value, self.config.reconcile_tolerance)
-        if applied:
-            out.append(PositionChanged(value.plant, value.item, self.position.position(), value.event_id))
-        out.append(Verdict(value, Outcome.APPLIED if applied else Outcome.SUPERSEDED))
-        out.extend(exceptions)
-        return out
-
-    def snapshot(self) -> tuple[InventoryPosition, list[Event]] | None:  # type: ignore[override]
-        return copy.deepcopy((self.position, self.held)) if self.config.snapshots else None
+    def snapshot(self) -> InventoryState | None:  # type: ignore[override]
+        if not self.config.snapshots:
+            return None
+        return copy.deepcopy((self.step.position, self.step.held))
 
 
-# --------------------------------------------------------------- planning step
+def inventory_builder(config: FlowConfig) -> Callable[[InventoryState | None], InventoryLogic]:
+    """Builds the inventory adapter of an item@plant, fresh or from its snapshot."""
+
+    def build(resume: InventoryState | None) -> InventoryLogic:
+        step = InventoryStep(tolerance=config.reconcile_tolerance, hold_until_end=config.plan_on == "eof")
+        if resume is not None:
+            step.position, step.held = resume
+        return InventoryLogic(step, config)
+
+    return build
 
 
 class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
-    """Planning of one plant: applies facts, re-plans per batch or at end of input."""
+    """Bytewax adapter of `PlanningStep`: one plant. It reads the clock the step is told."""
 
-    def __init__(self, planner: PlantPlanner, config: FlowConfig) -> None:
-        self.planner = planner
+    def __init__(self, step: PlanningStep, config: FlowConfig) -> None:
+        self.step = step
         self.config = config
-        self.adopted = config.published is None
-        self.next_pass: datetime | None = None
-        self.pending: list[PlanningFact] = []
 
     def on_batch(self, values: list[PlanningFact]) -> tuple[Iterable[OutputRecord], bool]:
-        if not self.planner.plant and values:  # bytewax builders are not told their key
-            self.planner.plant = values[0].plant
-        for fact in values:
-            self.planner.apply(fact)
-        if self.config.plan_on == "eof":
-            return [], StatefulBatchLogic.RETAIN
-        self.pending.extend(values)
-        if self.next_pass is not None and self.config.clock() < self.next_pass:
-            return [], StatefulBatchLogic.RETAIN  # on_notify plans when the pause is over
-        return self._plan(), StatefulBatchLogic.RETAIN
+        if self.step.take(values) and self.step.due(self.config.clock()):
+            return self._plan(), StatefulBatchLogic.RETAIN
+        return [], StatefulBatchLogic.RETAIN  # held for the end, or on_notify plans after the pause
 
     def on_notify(self) -> tuple[Iterable[OutputRecord], bool]:
         # Either the pause after a long pass is over, or a new day moves every bucket.
@@ -231,36 +199,38 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
         return self._plan(), StatefulBatchLogic.RETAIN
 
     def _plan(self) -> list[OutputRecord]:
-        facts, self.pending = self.pending, []
         started = self.config.clock()
-        if not self.adopted and self.config.published is not None and self.planner.plant:
-            # Once per start: output published after the last snapshot is unknown to the
-            # restored state; adopting it lets this plan withdraw what is no longer true.
-            self.planner.adopt(self.config.published(self.planner.plant))
-            self.adopted = True
-        records = self.planner.plan(self.config.planning_date())
-        finished = self.config.clock()
-        share = min(max(self.config.plan_share, 0.01), 1.0)
-        self.next_pass = finished + (finished - started) * ((1 - share) / share)
+        facts, records = self.step.plan(self.config.planning_date(), self.config.published)
+        self.step.pace.passed(started, self.config.clock())
         if self.config.observer is not None:
-            self.config.observer.planned(self.planner, facts, records)
+            self.config.observer.planned(self.step.planner, facts, records)
         return records
 
     def notify_at(self) -> datetime | None:
-        if self.config.plan_on == "eof":
-            return None
-        if self.pending and self.next_pass is not None:
-            return self.next_pass
-        if self.config.today is not None:
-            return None
-        tomorrow = self.config.clock().date() + timedelta(days=1)
-        return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
+        return self.step.wake_at(self.config.clock(), date_fixed=self.config.today is not None)
 
     def snapshot(self) -> bytes:
         # Pickled bytes are an immutable copy and cheaper than a deep copy of the plant.
         if not self.config.snapshots:
             return b""
-        return pickle.dumps(self.planner, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(self.step.planner, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def planning_builder(config: FlowConfig) -> Callable[[bytes | None], PlanningLogic]:
+    """Builds the planning adapter of a plant, fresh or from its pickled planner."""
+    planner_config = PlannerConfig(bucket=config.bucket, reschedule_out_days=config.reschedule_out_days)
+
+    def build(resume: bytes | None) -> PlanningLogic:
+        planner = pickle.loads(resume) if resume else PlantPlanner(plant="", config=planner_config)
+        step = PlanningStep(
+            planner,
+            PlanningPace(share=config.plan_share),
+            at_end_only=config.plan_on == "eof",
+            adopt_published=config.published is not None,
+        )
+        return PlanningLogic(step, config)
+
+    return build
 
 
 # ---------------------------------------------------------------------- wiring
@@ -288,43 +258,32 @@ def build_core(
     dead: Stream[DeadLetter] = split.falses
 
     keyed = op.key_on("guard_key", events, lambda e: e.guard_key())
-    guarded = op.stateful("guard", keyed, _guard_builder(config))
+    guarded = op.stateful("guard", keyed, guard_builder(config))
     guard_out = op.branch(
         "guard_verdict", op.key_rm("guard_unkey", guarded), lambda x: isinstance(x, Verdict)
     )
     verdicts: Stream[Verdict] = guard_out.trues
     guard_exceptions: Stream[SyncException] = guard_out.falses
 
-    admitted = op.branch("admitted", verdicts, lambda v: v.outcome is Outcome.APPLIED)
+    admitted = op.branch("admitted", verdicts, is_admitted)
     admitted_events = op.map("admitted_event", admitted.trues, lambda v: v.event)
-    stock_split = op.branch(
-        "stock", admitted_events, lambda e: isinstance(e, InventoryMovement | InventorySnapshot)
-    )
+    stock_split = op.branch("stock", admitted_events, is_stock_event)
 
-    inv_keyed = op.key_on("item_at_plant", stock_split.trues, lambda e: f"{e.item}@{e.plant}")
-    inventory = op.key_rm(
-        "inventory_unkey",
-        op.stateful(
-            "inventory",
-            inv_keyed,
-            lambda resume: InventoryLogic(*(resume or (InventoryPosition(plant="", item=""), [])), config),
-        ),
-    )
-    inv_facts = op.branch(
-        "inventory_fact", inventory, lambda x: isinstance(x, PositionChanged | ComponentIssued)
-    )
+    inv_keyed = op.key_on("item_at_plant", stock_split.trues, inventory_key)
+    inventory = op.key_rm("inventory_unkey", op.stateful("inventory", inv_keyed, inventory_builder(config)))
+    inv_facts = op.branch("inventory_fact", inventory, is_planning_fact)
     inv_rest = op.branch("inventory_verdict", inv_facts.falses, lambda x: isinstance(x, Verdict))
 
     planning_events = stock_split.falses
-    planning_verdicts = op.map("planning_applied", planning_events, lambda e: Verdict(e, Outcome.APPLIED))
+    planning_verdicts = op.map("planning_applied", planning_events, applied)
     facts = op.merge("facts", planning_events, inv_facts.trues)
-    by_plant = op.key_on("plant", facts, lambda f: f.plant)
+    by_plant = op.key_on("plant", facts, planning_key)
     planned = op.key_rm(
         "planning_unkey",
-        op.stateful_batch("planning", by_plant, _planning_builder(config)),
+        op.stateful_batch("planning", by_plant, planning_builder(config)),
     )
 
-    dead_kind = op.key_on("dead_letter_kind", dead, lambda d: f"{d.topic or 'unknown'}|{d.error}")
+    dead_kind = op.key_on("dead_letter_kind", dead, schema_invalid_key)
     schema_invalid = op.key_rm(
         "schema_invalid_unkey", op.stateful_map("schema_invalid", dead_kind, _schema_invalid(config))
     )
@@ -342,7 +301,7 @@ def count_outcomes(verdicts: Stream[Verdict | DeadLetter]) -> Stream[tuple[str, 
         "outcome_record",
         counted,
         lambda kc: (
-            COUNTS_TOPIC,
+            COUNTS,
             OutcomeCount(topic=kc[0].split("|")[0], outcome=kc[0].split("|")[1], count=kc[1]),
         ),
     )
@@ -362,53 +321,20 @@ def build_flow(
     return flow
 
 
-SchemaInvalidState = tuple[int, datetime | None]
-
-
 def _schema_invalid(
     config: FlowConfig,
 ) -> Callable[[SchemaInvalidState | None, DeadLetter], tuple[SchemaInvalidState, SyncException]]:
-    """One open SCHEMA_INVALID exception per input topic and error kind, counting dead letters.
-
-    Its first-seen time is processing time in service mode; replays leave it empty so their
-    outputs do not depend on when they ran.
-    """
+    """`count_dead_letter` with processing time as first-seen in service mode, none in replays."""
 
     def update(
         state: SchemaInvalidState | None, letter: DeadLetter
     ) -> tuple[SchemaInvalidState, SyncException]:
-        count, first_seen = state or (0, None if config.plan_on == "eof" else config.clock())
-        count += 1
-        topic = letter.topic or "unknown"
-        exception = SyncException(
-            exception_id=f"SCHEMA_INVALID|{topic}|{letter.error}",
-            type="SCHEMA_INVALID",
-            state="OPEN",
-            key=topic,
-            details={
-                "error": letter.error,
-                "count": str(count),
-                "last_reason": letter.reason[:500],
-                "last_dlq_id": letter.dlq_id,
-            },
-            first_seen=first_seen,
-        )
-        return (count, first_seen), exception
+        now = None if state is not None or config.plan_on == "eof" else config.clock()
+        return count_dead_letter(state, letter, now)
 
     return update
 
 
 def _outcome_key(v: Verdict | DeadLetter) -> str:
-    if isinstance(v, DeadLetter):
-        return f"{v.topic or 'unknown'}|{Outcome.DEAD_LETTERED.value}"
-    return f"{v.event.TOPIC}|{v.outcome.value}"
-
-
-def _planning_builder(config: FlowConfig) -> Callable[[bytes | None], PlanningLogic]:
-    planner_config = PlannerConfig(bucket=config.bucket, reschedule_out_days=config.reschedule_out_days)
-
-    def build(resume: bytes | None) -> PlanningLogic:
-        planner = pickle.loads(resume) if resume else PlantPlanner(plant="", config=planner_config)
-        return PlanningLogic(planner, config)
-
-    return build
+    topic, outcome = outcome_of(v)
+    return f"{topic}|{outcome.value}"

@@ -14,12 +14,11 @@ from pathlib import Path
 from mfgsync.connectors.files import input_files
 from mfgsync.connectors.jsonl import RawRecord, decode_event
 from mfgsync.connectors.kafka import COMPACTED, create_topics, produce_all
-from mfgsync.flows.service import Serde
+from mfgsync.connectors.serde import Serde
 from mfgsync.flows.settings import Settings
 from mfgsync.schemas.events import TOPIC_TYPES, Event
 from mfgsync.schemas.outputs import OUTPUT_TYPES
-
-CHANGELOG_TOPICS = ("procurement.triggers", "signals.shortages", "signals.availability", "sync.exceptions")
+from mfgsync.schemas.vocabulary import CHANGELOG_TOPICS
 
 
 class JsonLogFormatter(logging.Formatter):

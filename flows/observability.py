@@ -17,6 +17,7 @@ from mfgsync.connectors.alerting import AlertDispatcher
 from mfgsync.connectors.metrics import SyncMetrics
 from mfgsync.operators.guard import Outcome, Verdict
 from mfgsync.operators.planner import PlanningFact, PlantPlanner
+from mfgsync.operators.steps import outcome_of
 from mfgsync.schemas.events import BomRevisionReleased
 from mfgsync.schemas.outputs import (
     DeadLetter,
@@ -26,6 +27,7 @@ from mfgsync.schemas.outputs import (
     ShortageSignal,
     SyncException,
 )
+from mfgsync.schemas.vocabulary import SEVERITIES, is_live, revision_key
 
 INGEST_MEMORY = 100_000
 """How many recent event ids remember their ingest time (for sync latency)."""
@@ -75,16 +77,13 @@ class StatusBoard:
 
     def verdict(self, item: Verdict | DeadLetter) -> None:
         """Count an input's terminal outcome; observe event lag of admitted events."""
-        if isinstance(item, DeadLetter):
-            topic, outcome = item.topic or "unknown", Outcome.DEAD_LETTERED.value
-        else:
-            topic, outcome = item.event.TOPIC, item.outcome.value
-            if item.outcome is Outcome.APPLIED:
-                lag = (self.clock() - item.event.event_time).total_seconds()
-                self.metrics.event_lag.labels(item.event.source).observe(max(0.0, lag))
-        self.metrics.events.labels(topic, outcome).inc()
+        topic, outcome = outcome_of(item)
+        if isinstance(item, Verdict) and outcome is Outcome.APPLIED:
+            lag = (self.clock() - item.event.event_time).total_seconds()
+            self.metrics.event_lag.labels(item.event.source).observe(max(0.0, lag))
+        self.metrics.events.labels(topic, outcome.value).inc()
         with self._lock:
-            self._outcomes[outcome] += 1
+            self._outcomes[outcome.value] += 1
 
     def record(self, item: tuple[str, OutputRecord]) -> None:
         """Track an emitted record's effect on open shortages, triggers and exceptions."""
@@ -93,7 +92,7 @@ class StatusBoard:
             self._shortage(record)
         elif isinstance(record, ProcurementTrigger):
             with self._lock:
-                if record.state == "WITHDRAWN":
+                if not is_live(record.state):
                     self._triggers.pop(record.trigger_id, None)
                 else:
                     self._triggers[record.trigger_id] = record.type
@@ -128,7 +127,7 @@ class StatusBoard:
             if isinstance(fact, BomRevisionReleased):
                 seconds = (now - fact.event_time).total_seconds()
                 self.metrics.bom_propagation.observe(max(0.0, seconds))
-                eco = fact.eco_number or f"{fact.parent_item}@{fact.revision}"
+                eco = fact.eco_number or revision_key(fact.parent_item, fact.revision)
                 with self._lock:
                     entry = self._ecos.setdefault((eco, planner.plant), {"released_at": fact.event_time})
                     entry.update(propagated=True, propagation_s=seconds)
@@ -165,7 +164,7 @@ class StatusBoard:
                     "uptime_s": (now - self.started).total_seconds(),
                 },
                 "events": {o.value: self._outcomes.get(o.value, 0) for o in Outcome},
-                "shortages_open": {s: severities.get(s, 0) for s in ("CRITICAL", "HIGH", "WARNING")},
+                "shortages_open": {s: severities.get(s, 0) for s in SEVERITIES},
                 "triggers_open": dict(sorted(Counter(self._triggers.values()).items())),
                 "ecos": [
                     {
@@ -208,7 +207,7 @@ class StatusBoard:
             if before is not None:
                 self._shortage_counts[before] -= 1
                 touched.add(before)
-            if signal.state != "RESOLVED":
+            if is_live(signal.state):
                 now = (signal.plant, signal.severity)
                 self._shortages[signal.signal_id] = now
                 self._shortage_counts[now] += 1
@@ -226,7 +225,7 @@ class StatusBoard:
         with self._lock:
             new_type = kind not in self._exceptions
             of_type = self._exceptions.setdefault(kind, {})
-            if exception.state == "CLOSED":
+            if not is_live(exception.state):
                 of_type.pop(exception.exception_id, None)
             else:
                 of_type[exception.exception_id] = (exception.key, exception.first_seen)

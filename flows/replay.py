@@ -20,11 +20,12 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import cluster_main, run_main
 
 from mfgsync.connectors.files import JsonlSource, JsonlTopicSink
-from mfgsync.flows.dataflow import COUNTS_TOPIC, FlowConfig, build_flow
+from mfgsync.flows.dataflow import FlowConfig, build_flow
 from mfgsync.flows.gc_tuning import tune_gc
 from mfgsync.schemas.outputs import OUTPUT_TYPES
+from mfgsync.schemas.vocabulary import COUNTS
 
-OUTPUT_TOPICS = (*sorted(OUTPUT_TYPES), COUNTS_TOPIC)
+OUTPUT_TOPICS = (*sorted(OUTPUT_TYPES), COUNTS)
 
 
 def replay_flow(
@@ -66,7 +67,7 @@ def run_replay(
 def read_counts(output_dir: str | Path) -> Counter[str]:
     """Outcome counts written by a finished replay."""
     counts: Counter[str] = Counter()
-    path = Path(output_dir) / f"{COUNTS_TOPIC}.jsonl"
+    path = Path(output_dir) / f"{COUNTS}.jsonl"
     if path.exists():
         for line in path.read_text().splitlines():
             record = json.loads(line)

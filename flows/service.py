@@ -23,81 +23,29 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators.windowing import SystemClock, TumblingWindower, fold_window
 from confluent_kafka import Producer
 from prometheus_client import REGISTRY, CollectorRegistry
-from pydantic import ValidationError
 
 from mfgsync.connectors.alerting import AlertDispatcher, AlertmanagerChannel, WebhookChannel
-from mfgsync.connectors.avro_codec import AvroCodec, DecodeError, registry_client
 from mfgsync.connectors.http_status import StatusServer
-from mfgsync.connectors.jsonl import RawRecord, dead_letter, decode_event, validation_summary
 from mfgsync.connectors.kafka import KafkaRawSource, KafkaRecordSink, read_topic
 from mfgsync.connectors.metrics import SyncMetrics
+from mfgsync.connectors.serde import Serde
 from mfgsync.flows.dataflow import FlowConfig, PlanObserver, build_core
 from mfgsync.flows.gc_tuning import tune_gc
 from mfgsync.flows.observability import StatusBoard
 from mfgsync.flows.settings import Settings
 from mfgsync.operators.guard import Outcome, Verdict
 from mfgsync.operators.lag import LagWindow
-from mfgsync.schemas.avro import SchemaSet
-from mfgsync.schemas.events import TOPIC_TYPES, Event
 from mfgsync.schemas.outputs import (
     OUTPUT_TYPES,
-    AvailabilityRecord,
     DeadLetter,
     LagReport,
     OutputRecord,
-    ProcurementTrigger,
     ShortageSignal,
     SyncException,
 )
+from mfgsync.schemas.vocabulary import CHANGELOG_TOPICS, parse_item_key
 
 log = logging.getLogger(__name__)
-
-ADOPTED_TOPICS = (ProcurementTrigger, ShortageSignal, AvailabilityRecord, SyncException)
-
-
-class Serde:
-    """Decodes input values and encodes output records in the configured value format.
-
-    The registry client is created on first use, in the process that uses it.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._codec: AvroCodec | None = None
-
-    @property
-    def codec(self) -> AvroCodec:
-        if self._codec is None:
-            client = registry_client(self._settings.schema_registry_url, self._settings.registry())
-            self._codec = AvroCodec(client, SchemaSet.load())
-        return self._codec
-
-    def decode_event(self, raw: RawRecord) -> Event | DeadLetter:
-        """An input record as a validated event, or a dead letter with the reason."""
-        topic = self._settings.canonical(raw.origin)
-        cls = TOPIC_TYPES.get(topic)
-        if self._settings.value_format == "json" or cls is None:
-            return decode_event(raw, expected_topic=topic)
-        try:
-            data = self.codec.decode(raw.value, cls.__name__)
-        except DecodeError as exc:
-            return dead_letter(raw, exc.error, exc.reason, topic=raw.origin)
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            return dead_letter(raw, "VALIDATION_FAILED", validation_summary(exc), topic=raw.origin)
-
-    def encode(self, topic: str, record: Any) -> bytes:
-        """An output record (or event) as a value for `topic`."""
-        if self._settings.value_format == "json":
-            return bytes(record.model_dump_json().encode())
-        return self.codec.encode(topic, record)
-
-    def decode_record(self, cls: type[OutputRecord], value: bytes) -> OutputRecord:
-        """An output record read back from its topic."""
-        if self._settings.value_format == "json":
-            return cls.model_validate_json(value)
-        return cls.model_validate(self.codec.decode(value, cls.__name__))
 
 
 def published_reader(settings: Settings, serde: Serde) -> Callable[[str], list[OutputRecord]]:
@@ -108,7 +56,7 @@ def published_reader(settings: Settings, serde: Serde) -> Callable[[str], list[O
         nonlocal by_plant
         if by_plant is None:
             by_plant = {}
-            for cls in ADOPTED_TOPICS:
+            for cls in (OUTPUT_TYPES[topic] for topic in CHANGELOG_TOPICS):
                 latest: dict[bytes | None, OutputRecord] = {}
                 for key, value in read_topic(settings.librdkafka(), settings.topic(cls.TOPIC)):
                     if value is not None:
@@ -123,7 +71,7 @@ def published_reader(settings: Settings, serde: Serde) -> Callable[[str], list[O
 
 def _plant_of(record: OutputRecord) -> str:
     if isinstance(record, SyncException):
-        return record.key if record.type == "BOM_CYCLE" else record.key.rpartition("@")[2]
+        return record.key if record.type == "BOM_CYCLE" else parse_item_key(record.key)[1]
     return str(getattr(record, "plant", ""))
 
 

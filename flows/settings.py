@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mfgsync.schemas.events import TOPIC_TYPES
+from mfgsync.schemas.vocabulary import Severity
 
 
 class Settings(BaseSettings):
@@ -55,7 +56,7 @@ class Settings(BaseSettings):
     alertmanager_url: str | None = None
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
-    alert_min_severity: Literal["CRITICAL", "HIGH", "WARNING"] = "HIGH"
+    alert_min_severity: Severity = "HIGH"
     recovery_dir: str | None = None
     recovery_partitions: int = Field(4, ge=1)
     snapshot_interval_s: int = Field(10, gt=0)

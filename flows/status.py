@@ -29,7 +29,8 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-SEVERITIES = ("CRITICAL", "HIGH", "WARNING")
+from mfgsync.schemas.vocabulary import SEVERITIES
+
 MAX_EXCEPTIONS_SHOWN = 20
 DEFAULT_URL = "http://127.0.0.1:9464"
 

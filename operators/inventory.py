@@ -22,6 +22,7 @@ from datetime import datetime
 
 from mfgsync.schemas.events import InventoryMovement, InventorySnapshot
 from mfgsync.schemas.outputs import SyncException
+from mfgsync.schemas.vocabulary import item_key
 
 BUCKETS = ("unrestricted", "quality_hold", "allocated", "in_transit")
 _INDEX = {name: i for i, name in enumerate(BUCKETS)}
@@ -110,7 +111,7 @@ class InventoryPosition:
     @property
     def key(self) -> str:
         """The item@plant key."""
-        return f"{self.item}@{self.plant}"
+        return item_key(self.item, self.plant)
 
     def position(self) -> StockPosition:
         """The current buckets as a value."""

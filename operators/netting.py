@@ -38,6 +38,7 @@ from operator import attrgetter
 from typing import Literal
 
 from mfgsync.operators.calendar import BucketCalendar
+from mfgsync.schemas.vocabulary import Severity
 
 EPS = 1e-9
 MAX_CAUSES = 16
@@ -112,7 +113,7 @@ class Shortage:
 
     date: date
     qty: float
-    severity: Literal["CRITICAL", "HIGH", "WARNING"]
+    severity: Severity
     impacted_orders: tuple[str, ...]
     cause_ids: tuple[str, ...]
     correlation_ids: tuple[str, ...]
@@ -297,7 +298,7 @@ def _severity(
     first: date,
     settings: PlanningSettings,
     projected_min: float,
-) -> Literal["CRITICAL", "HIGH", "WARNING"]:
+) -> Severity:
     if shortage <= first or shortage < today + timedelta(days=settings.lead_time_days):
         return "CRITICAL"
     return "HIGH" if projected_min < -EPS else "WARNING"

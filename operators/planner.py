@@ -58,6 +58,14 @@ from mfgsync.schemas.outputs import (
     ShortageSignal,
     SyncException,
 )
+from mfgsync.schemas.vocabulary import (
+    EXCEPTION_STATES,
+    SHORTAGE_STATES,
+    TRIGGER_STATES,
+    item_key,
+    parse_item_key,
+    revision_key,
+)
 
 PlanningFact = Event | PositionChanged | ComponentIssued
 K = TypeVar("K")
@@ -106,14 +114,10 @@ class PlantPlanner:
     """The BOM's cyclic edges as of the last pass, to see which parents a new loop affects."""
     planned_for: date | None = None
     # What was published, per item.
-    triggers: Changelog[ProcurementTrigger] = field(
-        default_factory=lambda: Changelog("OPEN", "UPDATED", "WITHDRAWN")
-    )
-    shortages: Changelog[ShortageSignal] = field(
-        default_factory=lambda: Changelog("RAISED", "UPDATED", "RESOLVED")
-    )
+    triggers: Changelog[ProcurementTrigger] = field(default_factory=lambda: Changelog(*TRIGGER_STATES))
+    shortages: Changelog[ShortageSignal] = field(default_factory=lambda: Changelog(*SHORTAGE_STATES))
     availability: Changelog[AvailabilityRecord] = field(default_factory=Changelog)
-    exceptions: Changelog[SyncException] = field(default_factory=lambda: Changelog("OPEN", "OPEN", "CLOSED"))
+    exceptions: Changelog[SyncException] = field(default_factory=lambda: Changelog(*EXCEPTION_STATES))
 
     # ----------------------------------------------------------------- facts in
 
@@ -205,7 +209,7 @@ class PlantPlanner:
                     self.availability.adopt(record.item, record)
                 self.dirty.add(record.item)
             elif isinstance(record, SyncException) and record.type == "UNKNOWN_ITEM":
-                item, _, plant = record.key.rpartition("@")
+                item, plant = parse_item_key(record.key)
                 if plant == self.plant:
                     self.exceptions.adopt(item, record)
                     self.dirty.add(item)
@@ -461,10 +465,10 @@ class PlantPlanner:
             return []
         return [
             SyncException(
-                exception_id=f"UNKNOWN_ITEM|{item}@{self.plant}",
+                exception_id=f"UNKNOWN_ITEM|{item_key(item, self.plant)}",
                 type="UNKNOWN_ITEM",
                 state="OPEN",
-                key=f"{item}@{self.plant}",
+                key=item_key(item, self.plant),
                 details={"reason": "no planning parameters and in no BOM at this plant; planned as BUY"},
                 first_seen=self.first_seen.get(item),
             )
@@ -494,7 +498,9 @@ class PlantPlanner:
                     key=self.plant,
                     details={
                         "items": ",".join(members),
-                        "revisions": ",".join(sorted(f"{r.parent_item}@{r.revision}" for r in revisions)),
+                        "revisions": ",".join(
+                            sorted(revision_key(r.parent_item, r.revision) for r in revisions)
+                        ),
                     },
                     first_seen=max((r.event_time for r in revisions), default=None),
                     correlation_id=next((r.eco_number for r in revisions if r.eco_number), None),

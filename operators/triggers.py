@@ -19,6 +19,7 @@ from mfgsync.operators.inventory import StockPosition
 from mfgsync.operators.netting import EPS, ItemPlan, PlanningSettings
 from mfgsync.schemas.events import BomRevisionReleased
 from mfgsync.schemas.outputs import AvailabilityRecord, ProcurementTrigger, ShortageSignal
+from mfgsync.schemas.vocabulary import revision_key
 
 
 def item_triggers(
@@ -105,7 +106,7 @@ def item_triggers(
                 item=item,
                 qty=plan.excess_stock,
                 need_date=rev.effective_from,
-                reference=f"{rev.parent_item}@{rev.revision}",
+                reference=revision_key(rev.parent_item, rev.revision),
                 cause_event_ids=(rev.event_id,),
                 correlation_ids=_change_ids(rev),
             )

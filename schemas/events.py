@@ -13,6 +13,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mfgsync.schemas import vocabulary
+from mfgsync.schemas.vocabulary import item_key
+
 Source = Literal["PLM", "ERP", "MES", "WMS", "SUPPLIER"]
 EventKind = Literal["delta", "state"]
 
@@ -102,7 +105,7 @@ class BomLine(Record):
 class BomRevisionReleased(Event):
     """Engineering released a BOM revision of `parent_item` (state, per revision)."""
 
-    TOPIC = "plm.bom.revisions"
+    TOPIC = vocabulary.BOM_REVISIONS
     KIND = "state"
 
     parent_item: NonEmpty
@@ -121,13 +124,13 @@ class BomRevisionReleased(Event):
         return self
 
     def sequencing_key(self) -> str:
-        return f"{self.parent_item}@{self.plant}+{self.revision}"
+        return f"{item_key(self.parent_item, self.plant)}+{self.revision}"
 
 
 class ItemPlanningParams(Event):
     """ERP planning parameters of an item at a plant (state)."""
 
-    TOPIC = "erp.item.planning"
+    TOPIC = vocabulary.ITEM_PLANNING
     KIND = "state"
 
     item: NonEmpty
@@ -151,13 +154,13 @@ class ItemPlanningParams(Event):
         return self
 
     def sequencing_key(self) -> str:
-        return f"{self.item}@{self.plant}"
+        return item_key(self.item, self.plant)
 
 
 class InventoryMovement(Event):
     """A stock movement reported by the WMS (delta)."""
 
-    TOPIC = "wms.inventory.movements"
+    TOPIC = vocabulary.INVENTORY_MOVEMENTS
     KIND = "delta"
 
     item: NonEmpty
@@ -174,13 +177,13 @@ class InventoryMovement(Event):
         return self
 
     def sequencing_key(self) -> str:
-        return f"{self.item}@{self.plant}"
+        return item_key(self.item, self.plant)
 
 
 class InventorySnapshot(Event):
     """The WMS's full stock position of an item as of movement `as_of_seq` (state)."""
 
-    TOPIC = "wms.inventory.snapshots"
+    TOPIC = vocabulary.INVENTORY_SNAPSHOTS
     KIND = "state"
 
     item: NonEmpty
@@ -191,13 +194,13 @@ class InventorySnapshot(Event):
     as_of_seq: Annotated[int, Field(ge=0, le=AVRO_LONG_MAX)]
 
     def sequencing_key(self) -> str:
-        return f"{self.item}@{self.plant}"
+        return item_key(self.item, self.plant)
 
 
 class ProductionOrderChanged(Event):
     """The current version of a production order (state)."""
 
-    TOPIC = "erp.production.orders"
+    TOPIC = vocabulary.PRODUCTION_ORDERS
     KIND = "state"
 
     order_id: NonEmpty
@@ -223,7 +226,7 @@ class ProductionOrderChanged(Event):
 class DemandChanged(Event):
     """Independent demand: a sales order line or forecast (state)."""
 
-    TOPIC = "erp.demand"
+    TOPIC = vocabulary.DEMAND
     KIND = "state"
 
     demand_id: NonEmpty
@@ -239,7 +242,7 @@ class DemandChanged(Event):
 class PurchaseOrderChanged(Event):
     """The current version of a purchase order line (state)."""
 
-    TOPIC = "erp.purchase.orders"
+    TOPIC = vocabulary.PURCHASE_ORDERS
     KIND = "state"
 
     po_id: NonEmpty
@@ -264,7 +267,7 @@ class ScheduleLine(Record):
 class SupplierConfirmation(Event):
     """The supplier's current confirmation of a PO line (state)."""
 
-    TOPIC = "supplier.confirmations"
+    TOPIC = vocabulary.SUPPLIER_CONFIRMATIONS
     KIND = "state"
 
     po_id: NonEmpty
@@ -280,7 +283,7 @@ class SupplierConfirmation(Event):
 class GoodsReceipt(Event):
     """A receipt posted against a PO line (delta); stock itself moves via the WMS."""
 
-    TOPIC = "erp.goods.receipts"
+    TOPIC = vocabulary.GOODS_RECEIPTS
     KIND = "delta"
 
     po_id: NonEmpty

@@ -11,11 +11,11 @@ from typing import ClassVar, Literal
 
 from pydantic import field_serializer
 
+from mfgsync.schemas import vocabulary
 from mfgsync.schemas.events import Record
+from mfgsync.schemas.vocabulary import SEVERITY_RANK as SEVERITY_RANK  # connectors/alerting.py reads it here
+from mfgsync.schemas.vocabulary import ExceptionState, Severity, ShortageState, TriggerState
 
-ShortageState = Literal["RAISED", "UPDATED", "RESOLVED"]
-Severity = Literal["CRITICAL", "HIGH", "WARNING"]
-TriggerState = Literal["OPEN", "UPDATED", "WITHDRAWN"]
 TriggerType = Literal[
     "CREATE_REQUISITION",
     "CREATE_PRODUCTION_PROPOSAL",
@@ -34,10 +34,6 @@ ExceptionType = Literal[
     "BOM_CYCLE",
     "SCHEMA_INVALID",
 ]
-ExceptionState = Literal["OPEN", "CLOSED"]
-
-SEVERITY_RANK: dict[str, int] = {"WARNING": 1, "HIGH": 2, "CRITICAL": 3}
-"""Severities ordered, for 'at or above a configured severity' comparisons."""
 
 
 class OutputRecord(Record):
@@ -53,7 +49,7 @@ class OutputRecord(Record):
 class AvailabilityRecord(OutputRecord):
     """Stock buckets and projected balance of one item at one plant."""
 
-    TOPIC = "signals.availability"
+    TOPIC = vocabulary.AVAILABILITY
 
     availability_id: str
     plant: str
@@ -75,7 +71,7 @@ class AvailabilityRecord(OutputRecord):
 class ShortageSignal(OutputRecord):
     """The first bucket where an item's projected balance falls below safety stock."""
 
-    TOPIC = "signals.shortages"
+    TOPIC = vocabulary.SHORTAGES
 
     signal_id: str
     state: ShortageState
@@ -95,7 +91,7 @@ class ShortageSignal(OutputRecord):
 class ProcurementTrigger(OutputRecord):
     """An action for purchasing or production planning, with the events that caused it."""
 
-    TOPIC = "procurement.triggers"
+    TOPIC = vocabulary.TRIGGERS
 
     trigger_id: str
     state: TriggerState
@@ -118,7 +114,7 @@ class ProcurementTrigger(OutputRecord):
 class SyncException(OutputRecord):
     """A business anomaly with an open/closed state, so its age can be measured."""
 
-    TOPIC = "sync.exceptions"
+    TOPIC = vocabulary.EXCEPTIONS
 
     exception_id: str
     type: ExceptionType
@@ -146,7 +142,7 @@ class Header(Record):
 class DeadLetter(OutputRecord):
     """A record that could not be decoded or validated, kept whole with the reason."""
 
-    TOPIC = "sync.dlq"
+    TOPIC = vocabulary.DEAD_LETTERS
 
     dlq_id: str
     topic: str
@@ -172,7 +168,7 @@ class DeadLetter(OutputRecord):
 class LagReport(OutputRecord):
     """Event lag of one source over one window (processing time minus event time)."""
 
-    TOPIC = "sync.lag"
+    TOPIC = vocabulary.LAG
 
     report_id: str
     source: str

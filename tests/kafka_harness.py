@@ -22,11 +22,11 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from mfgsync.connectors.kafka import read_topic
 from mfgsync.flows.replay import read_changelog, run_replay
+from mfgsync.schemas.vocabulary import AVAILABILITY, SHORTAGES, TRIGGERS, is_live
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 3, 2)
-COMPARED = ("procurement.triggers", "signals.shortages", "signals.availability")
-CLOSED = {"WITHDRAWN", "RESOLVED", "CLOSED"}
+COMPARED = (TRIGGERS, SHORTAGES, AVAILABILITY)
 
 
 class Service:
@@ -91,9 +91,7 @@ class Service:
         return {k: convert(v) for k, v in read_topic({"bootstrap.servers": self.kafka}, self.prefix + topic)}
 
     def live(self, topic: str) -> dict[str, dict[str, Any]]:
-        return {
-            _id(r): _comparable(r) for r in self.changelog(topic).values() if r.get("state") not in CLOSED
-        }
+        return {_id(r): _comparable(r) for r in self.changelog(topic).values() if is_live(r.get("state"))}
 
 
 def _id(record: dict[str, Any]) -> str:
@@ -114,7 +112,7 @@ def replay_live(events_file: Path, out: Path) -> dict[str, dict[str, dict[str, A
         topic: {
             rid: _comparable(r)
             for rid, r in read_changelog(out / f"{topic}.jsonl").items()
-            if r.get("state") not in CLOSED
+            if is_live(r.get("state"))
         }
         for topic in COMPARED
     }

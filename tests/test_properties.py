@@ -20,17 +20,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from mfgsync.operators.planner import PlantPlanner
+from mfgsync.schemas.vocabulary import AVAILABILITY, SHORTAGES, TRIGGERS
 from tests.factories import bom, demand, line
-from tests.pipeline import Pipeline
+from tests.local_run import LocalRun
 from tests.streams import TODAY, build_stream, perturb, seeds
 
-TOPICS = ("procurement.triggers", "signals.shortages", "signals.availability")
+TOPICS = (TRIGGERS, SHORTAGES, AVAILABILITY)
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def final_state(events, plan_each=False, bucket="day"):
-    run = Pipeline(TODAY, bucket=bucket, plan_each=plan_each)
+    run = LocalRun(TODAY, bucket=bucket, plan_each=plan_each)
     run.feed(events)
     run.finish()
     return run, {topic: run.live(topic) for topic in TOPICS}
@@ -56,14 +57,13 @@ def check_planning_in_batches_equals_batch(seed: int) -> None:
         events,
         key=lambda e: by_topic[e.TOPIC].index(e) / len(by_topic[e.TOPIC]) / speed[e.TOPIC],
     )
-    run = Pipeline(TODAY)
+    run = LocalRun(TODAY)
     start = 0
     while start < len(arrival):
         size = rng.randint(1, 12)
         run.feed(arrival[start : start + size])
         start += size
-        for planner in run.planners.values():
-            run._emit(planner.plan(TODAY))
+        run.plan_now()
     run.finish()
     _, batch = final_state(events)
     assert {topic: run.live(topic) for topic in TOPICS} == batch
@@ -75,7 +75,7 @@ def test_a_revision_closing_a_bom_loop_withdraws_what_came_over_the_now_cyclic_e
     # that pass (same low-level code, name order) and must be netted again.
     first = [bom("I3", "R0", [line("I1", 2.0)]), demand("D1", "I3", 10.0, TODAY + timedelta(days=5))]
     second = [bom("I1", "R0", [line("I3", 1.0)])]
-    incremental = Pipeline(TODAY)
+    incremental = LocalRun(TODAY)
     incremental.feed(first)
     incremental.finish()
     assert any("|I1|" in key for key in incremental.live("procurement.triggers"))  # I3 asks for I1
@@ -96,7 +96,7 @@ def test_a_loop_closed_elsewhere_stops_every_parent_on_it_from_exploding_into_it
         demand("D1", "B", 10.0, TODAY + timedelta(days=5)),
     ]
     second = [bom("C", "R0", [line("A", 1.0)])]
-    incremental = Pipeline(TODAY)
+    incremental = LocalRun(TODAY)
     incremental.feed(first)
     incremental.finish()
     assert any("|C|" in key for key in incremental.live("procurement.triggers"))  # B asks for C

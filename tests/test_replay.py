@@ -13,17 +13,12 @@ from pathlib import Path
 from mfgsync.flows.replay import read_changelog, read_counts, run_replay
 from mfgsync.flows.scenario import ECO, PLANTS, scenario_events
 from mfgsync.schemas.events import EVENT_TYPES
+from mfgsync.schemas.vocabulary import CHANGELOG_TOPICS, DEAD_LETTERS, is_live
 from tests.streams import perturb
 
 TODAY = date(2026, 3, 2)
 ROOT = Path(__file__).resolve().parent.parent
-CHANGELOGS = (
-    "procurement.triggers",
-    "signals.shortages",
-    "signals.availability",
-    "sync.exceptions",
-    "sync.dlq",
-)
+CHANGELOGS = (*CHANGELOG_TOPICS, DEAD_LETTERS)
 
 
 def write_events(path: Path, events) -> Path:
@@ -36,11 +31,10 @@ def as_json(event) -> dict:
 
 
 def live(out: Path, topic: str) -> dict[str, dict]:
-    closed = {"WITHDRAWN", "RESOLVED", "CLOSED"}
     return {
         rid: {k: v for k, v in r.items() if k != "state"}
         for rid, r in read_changelog(out / f"{topic}.jsonl").items()
-        if r.get("state") not in closed
+        if is_live(r.get("state"))
     }
 
 

@@ -1,0 +1,240 @@
+"""The dataflow's stateful steps, record by record, as plain objects (SPEC 3 to 6).
+
+    decode -> guard (per sequencing key) -> inventory (per item@plant) -> planning (per plant)
+
+`flows/dataflow.py` wires each step into bytewax as a thin `StatefulLogic`; the property
+tests drive the same steps in one process. A step's state is plain data and is also what
+its bytewax adapter snapshots. The rules of the route between steps:
+
+- The guard decides DEDUPLICATED and SUPERSEDED (a stale state version) itself; those are
+  final outcomes. What it admits goes on.
+- An admitted stock event (an `InventoryMovement` or `InventorySnapshot`) goes to the
+  inventory step of its item@plant, which decides APPLIED or SUPERSEDED (already inside a
+  snapshot). Every applied stock event hands the new `PositionChanged` to planning, and an
+  ISSUE movement that names an order (`reference`) also hands a `ComponentIssued` fact to
+  planning, applied or not: what was issued to an order is netted against the order's
+  requirement even when its stock effect is already inside a snapshot.
+- Every other admitted event is APPLIED and is itself a planning fact of its plant.
+- Every input ends in exactly one outcome (`outcome_of`): read = applied + deduplicated +
+  superseded + dead-lettered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TypeGuard
+
+from mfgsync.operators.dedup import DedupWindow
+from mfgsync.operators.guard import IngestGuard, Outcome, Verdict
+from mfgsync.operators.inventory import (
+    DEFAULT_TOLERANCE,
+    ComponentIssued,
+    InventoryPosition,
+    PositionChanged,
+    wms_order,
+)
+from mfgsync.operators.pace import PlanningPace
+from mfgsync.operators.planner import PlanningFact, PlantPlanner
+from mfgsync.operators.schema_invalid import UNKNOWN_TOPIC
+from mfgsync.operators.sequencer import Sequencer
+from mfgsync.schemas.events import Event, InventoryMovement, InventorySnapshot
+from mfgsync.schemas.outputs import DeadLetter, OutputRecord, SyncException
+from mfgsync.schemas.vocabulary import item_key
+
+StockEvent = InventoryMovement | InventorySnapshot
+GuardOut = Verdict | SyncException
+InventoryOut = PositionChanged | ComponentIssued | Verdict | SyncException
+Published = Callable[[str], Iterable[OutputRecord]]
+"""What one plant already published, by plant (read back from the changelogs)."""
+
+
+# ---------------------------------------------------------------------- routing
+
+
+def is_admitted(verdict: Verdict) -> bool:
+    """The guard let the event through (its final outcome is decided downstream)."""
+    return verdict.outcome is Outcome.APPLIED
+
+
+def is_stock_event(event: Event) -> TypeGuard[StockEvent]:
+    """Stock events go to the inventory step; every other admitted event goes to planning."""
+    return isinstance(event, InventoryMovement | InventorySnapshot)
+
+
+def inventory_key(event: StockEvent) -> str:
+    """The inventory step's key: item@plant."""
+    return item_key(event.item, event.plant)
+
+
+def planning_key(fact: PlanningFact) -> str:
+    """The planning step's key: the plant."""
+    return fact.plant
+
+
+def is_planning_fact(item: InventoryOut) -> TypeGuard[PositionChanged | ComponentIssued]:
+    """What the inventory step hands to planning (the rest are outcomes and exceptions)."""
+    return isinstance(item, PositionChanged | ComponentIssued)
+
+
+def applied(event: Event) -> Verdict:
+    """The outcome of an admitted event that goes straight to planning."""
+    return Verdict(event, Outcome.APPLIED)
+
+
+def outcome_of(item: Verdict | DeadLetter) -> tuple[str, Outcome]:
+    """The input topic and final outcome of one input record."""
+    if isinstance(item, DeadLetter):
+        return item.topic or UNKNOWN_TOPIC, Outcome.DEAD_LETTERED
+    return item.event.TOPIC, item.outcome
+
+
+# ------------------------------------------------------------------- guard step
+
+
+@dataclass
+class GuardStep:
+    """Dedup and sequencing of one sequencing key (`Event.guard_key`)."""
+
+    guard: IngestGuard
+
+    @classmethod
+    def new(cls, dedup: DedupWindow, sequencer: Sequencer) -> GuardStep:
+        """A guard with the bounds of the templates; it takes its key from its first event."""
+        return cls(IngestGuard.for_key("", dedup, sequencer))
+
+    def offer(self, event: Event, now_s: float) -> list[GuardOut]:
+        """Take one event at processing time `now_s`: verdicts (its own and released ones), exceptions."""
+        if not self.guard.sequencer.key:
+            self.guard.sequencer.key = event.guard_key()
+        verdicts, exceptions = self.guard.offer(event, now_s)
+        return [*verdicts, *exceptions]
+
+    def expire(self, now_s: float) -> list[GuardOut]:
+        """Release what waited past the wait limit."""
+        verdicts, exceptions = self.guard.expire(now_s)
+        return [*verdicts, *exceptions]
+
+    def flush(self) -> list[GuardOut]:
+        """End of input: release everything buffered."""
+        verdicts, exceptions = self.guard.flush()
+        return [*verdicts, *exceptions]
+
+    def next_deadline(self) -> datetime | None:
+        """When `expire` has something to release (processing time)."""
+        deadline = self.guard.next_deadline()
+        return None if deadline is None else datetime.fromtimestamp(deadline, UTC)
+
+
+# --------------------------------------------------------------- inventory step
+
+
+@dataclass
+class InventoryStep:
+    """Stock position of one item@plant.
+
+    Live, stock events apply as they come. With `hold_until_end` (replays) they are held and
+    applied at end of input in WMS order (`wms_order`), so every output, exceptions
+    included, is the same however the input was interleaved or spread over workers.
+    """
+
+    position: InventoryPosition = field(default_factory=lambda: InventoryPosition(plant="", item=""))
+    held: list[StockEvent] = field(default_factory=list)
+    tolerance: float = DEFAULT_TOLERANCE
+    hold_until_end: bool = False
+
+    def take(self, event: Event) -> list[InventoryOut]:
+        """One admitted stock event; a planning event here is a wiring error (TypeError)."""
+        if not is_stock_event(event):
+            msg = f"inventory does not take {type(event).__name__}"
+            raise TypeError(msg)
+        if not self.position.item:  # keyed steps are not told their key
+            self.position.plant, self.position.item = event.plant, event.item
+        if self.hold_until_end:
+            self.held.append(event)
+            return []
+        return self.apply(event)
+
+    def finish(self) -> list[InventoryOut]:
+        """End of input: apply what was held, in WMS order."""
+        held, self.held = wms_order(self.held), []
+        return [out for event in held for out in self.apply(event)]
+
+    def apply(self, event: StockEvent) -> list[InventoryOut]:
+        """Apply one stock event: planning facts, then its outcome, then exceptions."""
+        out: list[InventoryOut] = []
+        if isinstance(event, InventoryMovement):
+            was_applied, exceptions = self.position.apply_movement(event)
+            if event.movement_type == "ISSUE" and event.reference:
+                out.append(
+                    ComponentIssued(event.plant, event.item, event.reference, event.qty, event.event_id)
+                )
+        else:
+            was_applied, exceptions = self.position.apply_snapshot(event, self.tolerance)
+        if was_applied:
+            out.append(PositionChanged(event.plant, event.item, self.position.position(), event.event_id))
+        out.append(Verdict(event, Outcome.APPLIED if was_applied else Outcome.SUPERSEDED))
+        out.extend(exceptions)
+        return out
+
+
+# ---------------------------------------------------------------- planning step
+
+
+@dataclass
+class PlanningStep:
+    """Planning of one plant: facts in, a planning pass when one is due, records out.
+
+    Live, a pass runs after a batch of facts when the pace allows (`PlanningPace`), when the
+    pause after a long pass ends, and at midnight UTC when the planning date moves with the
+    processing date. With `at_end_only` (replays) facts are only applied, and one pass runs
+    at end of input. Before the first pass after a start the planner adopts what its plant
+    already published (`adopt_published`), so that pass withdraws what is no longer true.
+    """
+
+    planner: PlantPlanner
+    pace: PlanningPace = field(default_factory=PlanningPace)
+    at_end_only: bool = False
+    adopt_published: bool = False
+    pending: list[PlanningFact] = field(default_factory=list)
+    """Facts applied since the last pass (handed to the pass's observer)."""
+
+    def take(self, facts: Sequence[PlanningFact]) -> bool:
+        """Apply a batch of facts; True when they wait for a pass (False: held for the end)."""
+        if not self.planner.plant and facts:
+            self.planner.plant = facts[0].plant
+        for fact in facts:
+            self.planner.apply(fact)
+        if self.at_end_only:
+            return False
+        self.pending.extend(facts)
+        return True
+
+    def due(self, now: datetime) -> bool:
+        """A pass may run at `now`."""
+        return self.pace.due(now)
+
+    def plan(
+        self, today: date, published: Published | None = None
+    ) -> tuple[list[PlanningFact], list[OutputRecord]]:
+        """One planning pass for `today`: the facts it covers and the records to emit.
+
+        The caller reports the pass's duration to `pace` (`PlanningPace.passed`).
+        """
+        facts, self.pending = self.pending, []
+        if self.adopt_published and published is not None and self.planner.plant:
+            self.planner.adopt(published(self.planner.plant))
+            self.adopt_published = False
+        return facts, self.planner.plan(today)
+
+    def wake_at(self, now: datetime, *, date_fixed: bool) -> datetime | None:
+        """When the next pass is due without new facts: the pause's end, or the next day."""
+        if self.at_end_only:
+            return None
+        if self.pending and self.pace.next_pass is not None:
+            return self.pace.next_pass
+        if date_fixed:
+            return None
+        tomorrow = now.date() + timedelta(days=1)
+        return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
