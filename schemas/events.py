@@ -34,7 +34,7 @@ MovementType = Literal[
     "DEALLOCATE",
 ]
 MakeOrBuy = Literal["MAKE", "BUY"]
-LotSizeRule = Literal["LOT_FOR_LOT", "FIXED_QTY", "MIN_QTY", "PERIODS_OF_SUPPLY"]
+LotSizeRule = Literal["LOT_FOR_LOT", "FIXED_QTY", "MIN_QTY", "PERIODS_OF_SUPPLY", "REPLENISH_TO_MAX"]
 ProductionOrderStatus = Literal["PLANNED", "RELEASED", "COMPLETED", "CANCELLED"]
 DemandStatus = Literal["OPEN", "CLOSED", "CANCELLED"]
 PurchaseOrderStatus = Literal["OPEN", "CANCELLED", "CLOSED"]
@@ -48,6 +48,7 @@ PositiveQuantity = Annotated[float, Field(gt=0)]
 # also be encoded (an unbounded int would pass validation and then fail in the Avro writer).
 AVRO_INT_MAX = 2**31 - 1
 AVRO_LONG_MAX = 2**63 - 1
+Days = Annotated[int, Field(ge=0, le=AVRO_INT_MAX)]
 
 
 class Record(BaseModel):
@@ -100,6 +101,9 @@ class BomLine(Record):
     uom: str = "EA"
     scrap_pct: Annotated[float, Field(ge=0, lt=100)] = 0.0
     phantom: bool = False
+    replaces: str | None = None
+    use_up: bool = False
+    """With `replaces` (and not the component itself): use up the replaced one's stock first."""
 
 
 class BomRevisionReleased(Event):
@@ -141,6 +145,14 @@ class ItemPlanningParams(Event):
     lot_size_qty: Quantity = 0.0
     lot_size_multiple: Annotated[float, Field(gt=0)] | None = None
     lot_size_periods: Annotated[int, Field(ge=1, le=AVRO_INT_MAX)] | None = None
+    lot_size_max: Annotated[float, Field(gt=0)] | None = None
+    max_stock_level: Quantity | None = None
+    assembly_scrap_pct: Annotated[float, Field(ge=0, lt=100)] = 0.0
+    safety_time_days: Days | None = None
+    reschedule_horizon_days: Days | None = None
+    reschedule_in_tolerance_days: Days | None = None
+    reschedule_out_tolerance_days: Days | None = None
+    planning_time_fence_days: Days | None = None
     preferred_supplier: str | None = None
 
     @model_validator(mode="after")
@@ -150,6 +162,9 @@ class ItemPlanningParams(Event):
             raise ValueError(msg)
         if self.lot_size_rule == "PERIODS_OF_SUPPLY" and self.lot_size_periods is None:
             msg = "PERIODS_OF_SUPPLY needs lot_size_periods"
+            raise ValueError(msg)
+        if self.lot_size_rule == "REPLENISH_TO_MAX" and self.max_stock_level is None:
+            msg = "REPLENISH_TO_MAX needs max_stock_level"
             raise ValueError(msg)
         return self
 

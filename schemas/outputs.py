@@ -24,6 +24,7 @@ TriggerType = Literal[
     "RESCHEDULE_OUT",
     "CANCEL",
     "DISPOSITION_EXCESS",
+    "DISCONTINUATION_SWITCH",
 ]
 ExceptionType = Literal[
     "SEQUENCE_GAP",
@@ -104,6 +105,8 @@ class ProcurementTrigger(OutputRecord):
     current_date: date | None = None
     reference: str | None = None
     supplier: str | None = None
+    release_in_past: bool = False
+    earliest_receipt_date: date | None = None
     cause_event_ids: tuple[str, ...] = ()
     correlation_ids: tuple[str, ...] = ()
 

@@ -403,11 +403,14 @@ def effective_window(draw: st.DrawFn, fields: dict[str, Any]) -> None:
 
 
 def lot_sizing(draw: st.DrawFn, fields: dict[str, Any]) -> None:
-    """ItemPlanningParams: FIXED_QTY needs `lot_size_qty` > 0, PERIODS_OF_SUPPLY `lot_size_periods`."""
+    """ItemPlanningParams: FIXED_QTY needs `lot_size_qty` > 0, PERIODS_OF_SUPPLY `lot_size_periods`,
+    REPLENISH_TO_MAX `max_stock_level`."""
     if fields.get("lot_size_rule") == "FIXED_QTY" and fields.get("lot_size_qty", 0.0) <= 0:
         fields["lot_size_qty"] = draw(st.floats(min_value=0.001, max_value=1e9))
     if fields.get("lot_size_rule") == "PERIODS_OF_SUPPLY" and fields.get("lot_size_periods") is None:
         fields["lot_size_periods"] = draw(st.integers(1, 52))
+    if fields.get("lot_size_rule") == "REPLENISH_TO_MAX" and fields.get("max_stock_level") is None:
+        fields["max_stock_level"] = draw(st.floats(min_value=0, max_value=1e9))
 
 
 def signed_only_for_adjustments(draw: st.DrawFn, fields: dict[str, Any]) -> None:
