@@ -127,11 +127,34 @@ def render_summary(changelogs: Path, today: date, counts: Counter[str]) -> str:
         when = f"need {t['need_date']}" if t["need_date"] else ""
         if t["release_date"]:
             when += f" release {t['release_date']}"
+        if t.get("release_in_past"):
+            when += f" (released late: earliest {t['earliest_receipt_date']})"
         if t["current_date"]:
             when += f" (now {t['current_date']})"
         ref = f" ref {t['reference']}" if t["reference"] else ""
         eco = f" [{', '.join(t['correlation_ids'])}]" if t["correlation_ids"] else ""
         lines.append(f"  {t['type']:<27} {t['plant']} {t['item']:<13} {t['qty']:>7g} {when}{ref}{eco}")
+    moved = [t for t in triggers if t["type"] in ("RESCHEDULE_IN", "EXPEDITE")]
+    lines.append(f"\nReceipts moved in instead of new buys ({len(moved)}):")
+    for t in sorted(moved, key=lambda t: (t["plant"], t["item"], t["reference"] or "")):
+        buys = [
+            p
+            for p in triggers
+            if p["type"] in ("CREATE_REQUISITION", "CREATE_PRODUCTION_PROPOSAL")
+            and (p["plant"], p["item"], p["need_date"]) == (t["plant"], t["item"], t["need_date"])
+        ]
+        also = f"; also new supply {sum(p['qty'] for p in buys):g}" if buys else "; no new buy for it"
+        lines.append(
+            f"  {t['plant']} {t['item']:<13} {t['reference']} {t['qty']:g} from {t['current_date']} "
+            f"to {t['need_date']} ({t['type']}){also}"
+        )
+    switches = [t for t in triggers if t["type"] == "DISCONTINUATION_SWITCH"]
+    lines.append(f"\nEngineering change switches ({len(switches)}):")
+    for t in switches:
+        lines.append(
+            f"  {t['plant']} {t['item']} takes over from {t['reference']} on {t['need_date']} "
+            f"({t['qty']:g} moved to it; stock of {t['reference']} used up first)"
+        )
     lines.append(f"\nOpen exceptions ({len(exceptions)}):")
     for e in sorted(exceptions, key=lambda e: (e["type"], e["key"])):
         detail = ", ".join(f"{k}={v}" for k, v in list(e["details"].items())[:3])

@@ -29,6 +29,7 @@ from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindo
 from mfgsync.operators.guard import IngestGuard, Verdict
 from mfgsync.operators.inventory import DEFAULT_TOLERANCE, InventoryPosition
 from mfgsync.operators.pace import PlanningPace
+from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.operators.planner import PlannerConfig, PlanningFact, PlantPlanner
 from mfgsync.operators.schema_invalid import SchemaInvalidState, count_dead_letter, schema_invalid_key
 from mfgsync.operators.sequencer import DEFAULT_MAX_BUFFER, DEFAULT_WAIT_S, Sequencer
@@ -89,7 +90,8 @@ class FlowConfig:
     dedup_horizon: timedelta = DEFAULT_HORIZON
     dedup_max_ids: int = DEFAULT_MAX_IDS
     reconcile_tolerance: float = DEFAULT_TOLERANCE
-    reschedule_out_days: int = 0
+    plant_defaults: PlantDefaults = field(default_factory=PlantDefaults)
+    """Plant-wide defaults of the per-item planning parameters (an item's own value wins)."""
     snapshots: bool = True
     """False when no recovery store is configured: bytewax still asks every touched key for a
     snapshot each epoch, and copying a plant's planner then costs time for nothing."""
@@ -218,7 +220,7 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
 
 def planning_builder(config: FlowConfig) -> Callable[[bytes | None], PlanningLogic]:
     """Builds the planning adapter of a plant, fresh or from its pickled planner."""
-    planner_config = PlannerConfig(bucket=config.bucket, reschedule_out_days=config.reschedule_out_days)
+    planner_config = PlannerConfig(bucket=config.bucket, defaults=config.plant_defaults)
 
     def build(resume: bytes | None) -> PlanningLogic:
         planner = pickle.loads(resume) if resume else PlantPlanner(plant="", config=planner_config)

@@ -1,11 +1,14 @@
 """The bundled reference scenario (SPEC 9), built relative to a planning date.
 
 Two plants build pump PUMP-100 from a three-level BOM. Engineering change ECO-4711 replaces
-the motor's winding WIND-OLD by WIND-NEW from a week after the planning date. Each plant has
-stock, open production orders, purchase orders with partial supplier confirmations and
-sales demand, so a replay shows every kind of output: the new winding's shortage and
-requisitions, the old winding's excess and its unneeded PO, a late bearing PO, a phantom
-fastener kit blown through to its screws, a sequence gap and a stock discrepancy.
+the motor's winding WIND-OLD by WIND-NEW from a week after the planning date: DE01 takes it
+with use-up (WIND-OLD's stock is used first; a DISCONTINUATION_SWITCH names the day WIND-NEW
+takes over), US01 with a hard switch at the effectivity date (WIND-OLD's stock is excess).
+Each plant has stock, open production orders, purchase orders with partial supplier
+confirmations and sales demand, so a replay shows every kind of output: the new winding's
+shortage and requisitions, the old winding's excess and its unneeded PO, a late bearing PO
+moved in instead of a second buy, a phantom fastener kit blown through to its screws, a
+sequence gap and a stock discrepancy.
 """
 
 from __future__ import annotations
@@ -245,7 +248,8 @@ def scenario_events(today: date) -> list[dict[str, Any]]:
             need_date=d(12),
             status="OPEN",
         )
-        # The engineering change: WIND-NEW replaces WIND-OLD from `switch` days on.
+        # The engineering change: WIND-NEW replaces WIND-OLD from `switch` days on, using up
+        # WIND-OLD's stock first at DE01, switching hard at US01.
         emit(
             "BomRevisionReleased",
             "PLM",
@@ -258,7 +262,13 @@ def scenario_events(today: date) -> list[dict[str, Any]]:
             eco_number=ECO,
             correlation_id=ECO,
             lines=[
-                {"component": "WIND-NEW", "qty_per": 1, "uom": "EA"},
+                {
+                    "component": "WIND-NEW",
+                    "qty_per": 1,
+                    "uom": "EA",
+                    "replaces": "WIND-OLD",
+                    "use_up": plant == "DE01",
+                },
                 {"component": "BEARING-6204", "qty_per": 2, "uom": "EA"},
                 {"component": "KIT-FAST", "qty_per": 1, "uom": "EA", "phantom": True},
             ],
@@ -341,7 +351,7 @@ _OPENING: dict[str, dict[str, float]] = {
         "PUMP-100": 12,
         "MOTOR-20": 4,
         "HOUSING-30": 15,
-        "WIND-OLD": 140,
+        "WIND-OLD": 60,
         "WIND-NEW": 0,
         "BEARING-6204": 60,
         "SCREW-M4": 900,

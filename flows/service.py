@@ -88,7 +88,7 @@ def flow_config(
         wait_s=settings.wait_s,
         max_buffer=settings.max_buffer,
         dedup_horizon=timedelta(days=settings.dedup_horizon_days),
-        reschedule_out_days=settings.reschedule_out_days,
+        plant_defaults=settings.plant_defaults(),
         published=published,
         observer=observer,
         snapshots=settings.recovery_dir is not None,

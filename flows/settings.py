@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.schemas.events import TOPIC_TYPES
 from mfgsync.schemas.vocabulary import Severity
 
@@ -43,7 +44,14 @@ class Settings(BaseSettings):
     wait_s: float = Field(30.0, gt=0)
     max_buffer: int = Field(1_000, ge=1)
     dedup_horizon_days: float = Field(7.0, gt=0)
-    reschedule_out_days: int = Field(0, ge=0)
+    # Plant-wide defaults of the per-item planning parameters (SPEC 5, 11); a value an item's
+    # ItemPlanningParams gives wins.
+    safety_time_days: int = Field(0, ge=0)
+    reschedule_horizon_days: int | None = Field(None, ge=0)
+    """None: receipts any time after a shortfall may be moved in to cover it."""
+    reschedule_in_tolerance_days: int = Field(0, ge=0)
+    reschedule_out_tolerance_days: int = Field(0, ge=0)
+    planning_time_fence_days: int = Field(0, ge=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0)
     """0 disables the HTTP endpoints; process N of a cluster listens on port + N."""
@@ -61,6 +69,16 @@ class Settings(BaseSettings):
     recovery_partitions: int = Field(4, ge=1)
     snapshot_interval_s: int = Field(10, gt=0)
     backup_interval_s: int = Field(60, ge=0)
+
+    def plant_defaults(self) -> PlantDefaults:
+        """The plant-wide planning defaults these settings give."""
+        return PlantDefaults(
+            safety_time_days=self.safety_time_days,
+            reschedule_horizon_days=self.reschedule_horizon_days,
+            reschedule_in_tolerance_days=self.reschedule_in_tolerance_days,
+            reschedule_out_tolerance_days=self.reschedule_out_tolerance_days,
+            planning_time_fence_days=self.planning_time_fence_days,
+        )
 
     def topic(self, canonical: str) -> str:
         """The Kafka topic name of a canonical topic."""

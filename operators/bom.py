@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from mfgsync.operators.traceability import revision_ids
 from mfgsync.schemas.events import BomRevisionReleased
 
 MAX_PHANTOM_DEPTH = 32
@@ -42,6 +43,8 @@ class ExplodedLine:
     qty_per: float
     revision_event_ids: tuple[str, ...]
     correlation_ids: tuple[str, ...]
+    replaces: str | None = None
+    """With use-up: the component whose projected stock is used first (see `requirements`)."""
 
 
 @dataclass
@@ -144,11 +147,12 @@ class BomBook:
                 if line.phantom and depth < MAX_PHANTOM_DEPTH:
                     inner = self.effective(line.component, day)
                     if inner is not None:
-                        walk(inner, qty, (*ids, inner.event_id), corrs + _corrs(inner), depth + 1)
+                        walk(inner, qty, (*ids, inner.event_id), corrs + revision_ids(inner), depth + 1)
                         continue
-                out.append(ExplodedLine(line.component, qty, ids, corrs))
+                use_up = line.replaces if line.use_up and line.replaces != line.component else None
+                out.append(ExplodedLine(line.component, qty, ids, corrs, use_up))
 
-        walk(top, 1.0, (top.event_id,), _corrs(top), 0)
+        walk(top, 1.0, (top.event_id,), revision_ids(top), 0)
         exploded = tuple(out)
         if not any(line.phantom for line in top.lines):
             # Without phantoms the explosion depends on the revision only, not on the date.
@@ -176,6 +180,11 @@ class BomBook:
             for rev in self.revisions.get(parent, {}).values()
             if any(line.component in inside for line in rev.lines)
         ]
+
+    def users(self, item: str) -> set[str]:
+        """Parents whose explosion can contain `item`: direct ones and who blows those through."""
+        parents = set(self._derive().parents_of.get(item, ()))
+        return parents | self.phantom_ancestors(parents)
 
     def is_component(self, item: str) -> bool:
         """True when some revision uses the item as a component."""
@@ -224,11 +233,14 @@ class _Derived:
     ) -> _Derived:
         edges: dict[str, set[str]] = {}
         parents_of: dict[str, set[str]] = {}
+        replacements: set[tuple[str, str]] = set()
         for parent, by_rev in revisions.items():
             for rev in by_rev.values():
                 for line in rev.lines:
                     edges.setdefault(parent, set()).add(line.component)
                     parents_of.setdefault(line.component, set()).add(parent)
+                    if line.use_up and line.replaces and line.replaces != line.component:
+                        replacements.add((line.replaces, line.component))
         scc = _strongly_connected(edges)
         cyclic = {(p, c) for p, cs in edges.items() for c in cs if scc[p] == scc.get(c)}
         groups: dict[int, list[str]] = {}
@@ -243,15 +255,11 @@ class _Derived:
         return cls(
             cyclic_edges=cyclic,
             cycles=cycles,
-            llc=_low_level_codes(edges, cyclic),
+            llc=_low_level_codes(edges, cyclic, replacements),
             parents_of=parents_of,
             phased_out=phased_out,
             phased_in=phased_in,
         )
-
-
-def _corrs(rev: BomRevisionReleased) -> tuple[str, ...]:
-    return tuple(c for c in (rev.eco_number, rev.correlation_id) if c)
 
 
 def _strongly_connected(edges: dict[str, set[str]]) -> dict[str, int]:
@@ -299,8 +307,17 @@ def _strongly_connected(edges: dict[str, set[str]]) -> dict[str, int]:
     return comp
 
 
-def _low_level_codes(edges: dict[str, set[str]], cyclic: set[tuple[str, str]]) -> dict[str, int]:
+def _low_level_codes(
+    edges: dict[str, set[str]], cyclic: set[tuple[str, str]], replacements: set[tuple[str, str]]
+) -> dict[str, int]:
+    """Longest path over the acyclic edges.
+
+    A replaced component (use-up) also comes before the component that replaces it, whose
+    requirements depend on its projected stock.
+    """
     acyclic = {p: {c for c in cs if (p, c) not in cyclic} for p, cs in edges.items()}
+    for old, new in sorted(replacements):
+        acyclic.setdefault(old, set()).add(new)
     indegree: dict[str, int] = {}
     for p, cs in acyclic.items():
         indegree.setdefault(p, 0)

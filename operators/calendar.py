@@ -1,7 +1,12 @@
-"""Planning time buckets: days, or weeks counted from the planning date (SPEC 5).
+"""Planning time buckets: days, or calendar weeks starting Monday (ISO 8601) (SPEC 5).
 
-Week buckets start on the planning date's weekday, so period 1 of an MRP record is the week
-starting today, as in a textbook record; with a Monday planning date they are ISO weeks.
+A bucket is named by its first day. A week bucket is the ISO week: a plan made on Tuesday and
+one made on Wednesday of the same week bucket their dates alike, so moving the planning date
+inside a week changes no bucket. The first bucket is the one holding the planning date;
+`netting` counts anything dated before it in the first bucket (past due).
+
+Example: with week buckets, 2026-03-04 (a Wednesday) is in the bucket 2026-03-02 (Monday);
+planning on 2026-03-04, a requirement of 2026-02-20 is past due and counts in 2026-03-02.
 """
 
 from __future__ import annotations
@@ -18,12 +23,11 @@ class BucketCalendar:
     """Maps dates to the start date of their bucket and steps between buckets."""
 
     size: BucketSize = "day"
-    anchor: date = date(2000, 1, 3)  # a Monday; the planner passes the planning date
 
     def start_of(self, day: date) -> date:
-        """The first day of the bucket holding `day`."""
+        """The first day of the bucket holding `day` (its Monday for week buckets)."""
         if self.size == "week":
-            return day - timedelta(days=(day - self.anchor).days % 7)
+            return day - timedelta(days=day.weekday())
         return day
 
     def advance(self, bucket_start: date, buckets: int) -> date:

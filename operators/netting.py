@@ -1,44 +1,63 @@
 """Netting of one item, as a pure function of its inputs: `net_item` (SPEC 5).
 
-It gives the projected available balance, planned orders, the shortage and rescheduling
-messages.
+It gives the projected available balance, the proposals, the shortage and the messages
+about open receipts. The rules it combines live in their own modules: buckets in
+`calendar`, the rescheduling check in `rescheduling`, proposal quantities in `lot_sizing`,
+severity in `severity`.
 
 Rules, as the code applies them (dates are bucket start dates):
-- Requirements and scheduled receipts dated before today's bucket count in today's bucket.
+- Requirements and scheduled receipts dated before the first bucket (the one holding the
+  planning date) count in the first bucket: they are past due.
 - `PAB(t) = PAB(t-1) + scheduled_receipts(t) + planned_receipts(t) - gross_requirements(t)`,
-  starting from `available`. Scheduled receipts stay at their dates (classic MRP); whether
-  they should move is reported separately as rescheduling messages.
-- When PAB would fall below safety stock in bucket t, a planned order is received in t for
-  the net requirement `safety_stock - PAB`, sized by the lot-sizing rule:
-  LOT_FOR_LOT: the net requirement; FIXED_QTY: the fewest whole lots of `lot_size_qty` that
-  cover it; MIN_QTY: `max(net, lot_size_qty)` rounded up to `lot_size_multiple` if given;
-  PERIODS_OF_SUPPLY: enough to keep PAB at safety stock through buckets t .. t+N-1.
-  It is released `lead_time_days` before its receipt (release dates may be in the past).
-- Shortage: the first bucket where PAB *before planned orders* falls below safety stock, with
-  `safety_stock - PAB` there. CRITICAL when it is today or inside the lead time, else HIGH when
-  the projected balance goes below zero anywhere, else WARNING (safety stock only).
-- Rescheduling: walking buckets in order with no planned orders, whenever the balance falls
-  below safety stock the next scheduled receipt (by date) is pulled in to cover it; that
-  bucket is the date it is needed. A receipt needed earlier than it comes is RESCHEDULE_IN, one
-  needed more than `reschedule_out_days` after it comes is RESCHEDULE_OUT, one never needed
-  is CANCEL.
+  starting from `available`. When PAB would fall below safety stock in bucket t, the
+  rescheduling check first uses open receipts (arrived ones, then ones moved in); only what
+  they cannot cover gets proposals, sized by `lot_sizing` (their yield counts).
+- A proposal covers the requirement date of its bucket: the bucket's date, or in the first
+  bucket the earliest (past-due) requirement date in it. It is due `safety_time_days` before
+  that, but never inside the planning time fence (`planning_time_fence_days` after the
+  planning date: a proposal due earlier is due on the fence's last day), and released
+  `lead_time_days` before it is due. A release before the planning date keeps its dates and
+  is flagged `release_in_past`, with `earliest_receipt_date` = planning date + lead time.
+- Shortage: the first bucket where PAB with receipts at their current dates and *before
+  proposals* falls below safety stock, with `safety_stock - PAB` there, and its severity.
 - Excess stock: what is left at the end of the horizon above safety stock, after cancelling
   unneeded receipts, and no more than the available stock.
+
+Example (week buckets, planning date Monday W1, lead time 1 week, LOT_FOR_LOT): 20 on hand,
+requirements 10 (W1), 15 (W2), 20 (W3); a PO of 10 due W4. W1 leaves 10; W2 falls to -5:
+the W4 PO is moved in to W2 (RESCHEDULE_IN), 5 left; W3 falls to -15: a proposal of 15 due
+W3, released W2. The shortage (before proposals, PO at W4) is 5 in W2.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import Literal
 
 from mfgsync.operators.calendar import BucketCalendar
+from mfgsync.operators.lot_sizing import proposal_quantities
+from mfgsync.operators.parameters import LotSizeRule, PlanningSettings
+from mfgsync.operators.rescheduling import ReceiptAction, ReceiptQueue, ScheduledReceipt
+from mfgsync.operators.severity import shortage_severity
 from mfgsync.schemas.vocabulary import Severity
+
+__all__ = [
+    "EPS",
+    "MAX_CAUSES",
+    "ItemPlan",
+    "LotSizeRule",
+    "PlannedOrder",
+    "PlanningSettings",
+    "ReceiptAction",
+    "Requirement",
+    "ScheduledReceipt",
+    "Shortage",
+    "net_item",
+    "union_ids",
+]
 
 EPS = 1e-9
 MAX_CAUSES = 16
@@ -46,70 +65,51 @@ MAX_CAUSES = 16
 ones). They travel down the BOM levels, so the bound keeps netting cost flat."""
 MAX_IMPACTED = 50
 
-LotSizeRule = Literal["LOT_FOR_LOT", "FIXED_QTY", "MIN_QTY", "PERIODS_OF_SUPPLY"]
-
-
-@dataclass(frozen=True, slots=True)
-class PlanningSettings:
-    """The planning parameters of one item, defaults filled in."""
-
-    make: bool = False
-    lead_time_days: int = 0
-    safety_stock: float = 0.0
-    lot_size_rule: LotSizeRule = "LOT_FOR_LOT"
-    lot_size_qty: float = 0.0
-    lot_size_multiple: float | None = None
-    lot_size_periods: int | None = None
-    supplier: str | None = None
-
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """A gross requirement: quantity needed on a date, and what it comes from."""
+    """A gross requirement: quantity needed on a date, and what it comes from.
+
+    `use_up_for` is set on a requirement of a new component offered to the component it
+    replaces (discontinuation with use-up, see `requirements`): it names the new component.
+    """
 
     date: date
     qty: float
     reference: str
     cause_ids: tuple[str, ...] = ()
     correlation_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduledReceipt:
-    """An open PO schedule line or production order expected on a date."""
-
-    date: date
-    qty: float
-    reference: str
-    slot: str = ""
-    supplier: str | None = None
-    cause_ids: tuple[str, ...] = ()
-    correlation_ids: tuple[str, ...] = ()
+    use_up_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedOrder:
-    """A planned receipt on `need_date`, to be released on `release_date`."""
+    """A proposal: received on `need_date`, released on `release_date`.
+
+    `covers` is the requirement date it covers (None: stock already below safety stock in the
+    first bucket) and `ordinal` its lot among the proposals of that date (0, 1, ...): together
+    they identify it whatever the planning date.
+    """
 
     need_date: date
     release_date: date
     qty: float
     cause_ids: tuple[str, ...]
     correlation_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptAction:
-    """A message about an existing scheduled receipt: move it, or cancel it."""
-
-    kind: Literal["RESCHEDULE_IN", "RESCHEDULE_OUT", "CANCEL"]
-    receipt: ScheduledReceipt
-    new_date: date | None
+    covers: date | None = None
+    ordinal: int = 0
+    release_in_past: bool = False
+    earliest_receipt_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Shortage:
-    """The first shortfall below safety stock before planned orders."""
+    """The first shortfall below safety stock before proposals.
+
+    `movable_qty` is what open receipts dated after it could add if moved in, and
+    `below_zero` whether the balance goes below zero: the planner re-rates the severity with
+    the components' lead times (`severity`).
+    """
 
     date: date
     qty: float
@@ -117,6 +117,8 @@ class Shortage:
     impacted_orders: tuple[str, ...]
     cause_ids: tuple[str, ...]
     correlation_ids: tuple[str, ...]
+    movable_qty: float = 0.0
+    below_zero: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,6 @@ def net_item(
     receipts: Sequence[ScheduledReceipt],
     today: date,
     calendar: BucketCalendar,
-    reschedule_out_days: int = 0,
 ) -> ItemPlan:
     """Net one item over its requirements and receipts (see the module rules)."""
     first = calendar.start_of(today)
@@ -156,52 +157,67 @@ def net_item(
     incoming: dict[date, float] = {}
     for rec in receipts:
         b = bucket(rec.date)
-        incoming[b] = incoming.get(b, 0.0) + rec.qty
+        incoming[b] = incoming.get(b, 0.0) + rec.usable
     # Today's bucket is always planned: stock below safety stock needs an order even with no
     # requirement at all.
     buckets = sorted(gross.keys() | incoming.keys() | {first})
     ss = settings.safety_stock
+    queue = ReceiptQueue(
+        receipts,
+        bucket,
+        first,
+        settings.reschedule_horizon_days,
+        settings.reschedule_in_tolerance_days,
+        settings.reschedule_out_tolerance_days,
+    )
 
-    balance = available  # with planned orders
-    before = available  # before planned orders
+    balance = available  # with proposals; receipts added when the rescheduling check uses them
+    before = available  # before proposals, receipts at their dates
     projected_min = available
     shortage_bucket: date | None = None
     shortage_qty = 0.0
     short_buckets: list[date] = []
-    planned: list[tuple[date, float]] = []
+    planned: list[tuple[date, date | None, tuple[float, ...]]] = []  # bucket, covered date, lots
     for i, b in enumerate(buckets):
-        change = incoming.get(b, 0.0) - gross.get(b, 0.0)
-        balance += change
-        before += change
+        balance -= gross.get(b, 0.0)
+        before += incoming.get(b, 0.0) - gross.get(b, 0.0)
         projected_min = min(projected_min, before)
         if before < ss - EPS:
             short_buckets.append(b)
             if shortage_bucket is None:
                 shortage_bucket, shortage_qty = b, ss - before
-        if balance < ss - EPS:
-            qty = _lot_size(settings, ss - balance, balance, buckets, i, incoming, gross, calendar)
-            planned.append((b, qty))
-            balance += qty
+        if balance >= ss - EPS:
+            continue
+        covers = _covered_date(b, first, by_bucket, calendar)
+        balance += queue.cover(b, covers or b, ss - balance)
+        if balance >= ss - EPS:
+            continue
+        lots = proposal_quantities(settings, _cover(settings, balance, buckets, i, gross, queue, calendar))
+        planned.append((b, covers, lots))
+        balance += sum(lots) * settings.yield_factor
 
-    orders = tuple(
-        _planned_order(settings, b, qty, _covered(b, planned, j, buckets, by_bucket))
-        for j, (b, qty) in enumerate(planned)
-    )
+    orders = tuple(_proposals(settings, planned, buckets, by_bucket, today))
     shortage = None
     if shortage_bucket is not None:
         # Every requirement due in a short bucket; map/attrgetter keep these loops in C, as
         # a shortage deep in a BOM can span hundreds of requirements.
         impacted = list(chain.from_iterable(map(by_bucket.get, short_buckets, repeat(()))))
+        movable = queue.movable(shortage_bucket)
+        below_zero = projected_min < -EPS
         shortage = Shortage(
             date=shortage_bucket,
             qty=_round(shortage_qty),
-            severity=_severity(shortage_bucket, today, first, settings, projected_min),
+            severity=shortage_severity(
+                shortage_bucket, shortage_qty, movable, below_zero, settings.lead_time_days, today, calendar
+            ),
             impacted_orders=_capped(map(_reference, impacted), MAX_IMPACTED),
             cause_ids=union_ids(map(_cause_ids, impacted), MAX_CAUSES),
             correlation_ids=union_ids(map(_correlation_ids, impacted), MAX_CAUSES),
+            movable_qty=_round(movable),
+            below_zero=below_zero,
         )
-    actions = _receipt_actions(available, ss, buckets, gross, receipts, bucket, reschedule_out_days)
-    cancelled = sum(a.receipt.qty for a in actions if a.kind == "CANCEL")
+    actions = queue.actions()
+    cancelled = sum(a.receipt.usable for a in actions if a.kind == "CANCEL")
     excess = max(0.0, min(available, before - ss - cancelled))
     return ItemPlan(
         planned_orders=orders,
@@ -226,114 +242,89 @@ def _bucket_function(calendar: BucketCalendar, first: date) -> Callable[[date], 
     return lambda day: max(start_of(day), first)
 
 
-def _lot_size(
+def _covered_date(
+    b: date, first: date, by_bucket: dict[date, list[Requirement]], calendar: BucketCalendar
+) -> date | None:
+    """The requirement date a shortfall in bucket `b` is about: `b`, or a past-due date in it.
+
+    None for the first bucket without requirements: stock already below safety stock, whose
+    need is "now" whatever the planning date.
+    """
+    if b != first:
+        return b
+    if b not in by_bucket:
+        return None
+    return min(b, min(calendar.start_of(r.date) for r in by_bucket[b]))
+
+
+def _cover(
     settings: PlanningSettings,
-    net: float,
     balance: float,
     buckets: list[date],
     i: int,
-    incoming: dict[date, float],
     gross: dict[date, float],
+    queue: ReceiptQueue,
     calendar: BucketCalendar,
 ) -> float:
+    """What the proposals of bucket `i` must add to the balance, by the lot-sizing rule."""
+    ss = settings.safety_stock
+    net = ss - balance
     rule = settings.lot_size_rule
-    if rule == "FIXED_QTY":
-        lot = settings.lot_size_qty
-        return _round(lot * math.ceil(net / lot - EPS))
-    if rule == "MIN_QTY":
-        qty = max(net, settings.lot_size_qty)
-        multiple = settings.lot_size_multiple
-        if multiple:
-            qty = multiple * math.ceil(qty / multiple - EPS)
-        return _round(qty)
+    if rule == "REPLENISH_TO_MAX" and settings.max_stock_level is not None:
+        return max(net, settings.max_stock_level - balance)
     if rule == "PERIODS_OF_SUPPLY":
         end = calendar.advance(buckets[i], settings.lot_size_periods or 1)
-        qty, running = net, balance
+        arriving = queue.unused_until(end)
+        cover, running = net, balance
         for b in buckets[i + 1 :]:
             if b >= end:
                 break
-            running += incoming.get(b, 0.0) - gross.get(b, 0.0)
-            qty = max(qty, settings.safety_stock - running)
-        return _round(qty)
-    return _round(net)
+            running += arriving.get(b, 0.0) - gross.get(b, 0.0)
+            cover = max(cover, ss - running)
+        return cover
+    return net
 
 
-def _covered(
-    b: date,
-    planned: list[tuple[date, float]],
-    j: int,
+def _proposals(
+    settings: PlanningSettings,
+    planned: list[tuple[date, date | None, tuple[float, ...]]],
     buckets: list[date],
     by_bucket: dict[date, list[Requirement]],
-) -> tuple[list[Requirement], list[Requirement]]:
-    """A planned order's own bucket's requirements (its causes) and those it serves.
-
-    It serves the requirements from its bucket up to the next planned order's.
-    """
-    until = planned[j + 1][0] if j + 1 < len(planned) else None
-    start = bisect.bisect_left(buckets, b)
-    served: list[Requirement] = []
-    for rb in buckets[start:]:
-        if until is not None and rb >= until:
-            break
-        served.extend(by_bucket.get(rb, ()))
-    return by_bucket.get(b, []), served
-
-
-def _planned_order(
-    settings: PlanningSettings, need: date, qty: float, covered: tuple[list[Requirement], list[Requirement]]
-) -> PlannedOrder:
-    own, served = covered
-    return PlannedOrder(
-        need_date=need,
-        release_date=need - timedelta(days=settings.lead_time_days),
-        qty=qty,
-        cause_ids=union_ids(map(_cause_ids, own), MAX_CAUSES),
-        correlation_ids=union_ids(map(_correlation_ids, served), MAX_CAUSES),
-    )
-
-
-def _severity(
-    shortage: date,
     today: date,
-    first: date,
-    settings: PlanningSettings,
-    projected_min: float,
-) -> Severity:
-    if shortage <= first or shortage < today + timedelta(days=settings.lead_time_days):
-        return "CRITICAL"
-    return "HIGH" if projected_min < -EPS else "WARNING"
-
-
-def _receipt_actions(
-    available: float,
-    ss: float,
-    buckets: list[date],
-    gross: dict[date, float],
-    receipts: Sequence[ScheduledReceipt],
-    bucket_of: Callable[[date], date],
-    reschedule_out_days: int,
-) -> tuple[ReceiptAction, ...]:
-    pending = sorted(receipts, key=lambda r: (r.date, r.reference, r.slot))
-    needed: dict[int, date] = {}
-    balance = available
-    nxt = 0
-    for b in buckets:
-        balance -= gross.get(b, 0.0)
-        while balance < ss - EPS and nxt < len(pending):
-            balance += pending[nxt].qty
-            needed[nxt] = b
-            nxt += 1
-    actions: list[ReceiptAction] = []
-    slack = timedelta(days=reschedule_out_days)
-    for k, rec in enumerate(pending):
-        current = bucket_of(rec.date)
-        if k not in needed:
-            actions.append(ReceiptAction("CANCEL", rec, None))
-        elif needed[k] < current:
-            actions.append(ReceiptAction("RESCHEDULE_IN", rec, needed[k]))
-        elif needed[k] - current > slack:
-            actions.append(ReceiptAction("RESCHEDULE_OUT", rec, needed[k]))
-    return tuple(actions)
+) -> Iterable[PlannedOrder]:
+    """The proposals, dated: safety time, planning time fence, lead time offset."""
+    fence_end = today + timedelta(days=settings.planning_time_fence_days)
+    lead = timedelta(days=settings.lead_time_days)
+    starts = {b: n for n, b in enumerate(buckets)}
+    for j, (b, covers, lots) in enumerate(planned):
+        due = (covers or b) - timedelta(days=settings.safety_time_days)
+        if settings.planning_time_fence_days > 0 and due < fence_end:
+            due = fence_end
+        release = due - lead
+        in_past = release < today
+        # Causes: the requirements of its own bucket; correlation ids: of every requirement
+        # it serves, up to the next bucket with proposals.
+        until = planned[j + 1][0] if j + 1 < len(planned) else None
+        served: list[Requirement] = []
+        for rb in buckets[starts[b] :]:
+            if until is not None and rb >= until:
+                break
+            served.extend(by_bucket.get(rb, ()))
+        own = by_bucket.get(b, ())
+        causes = union_ids(map(_cause_ids, own), MAX_CAUSES)
+        corrs = union_ids(map(_correlation_ids, served), MAX_CAUSES)
+        for n, qty in enumerate(lots):
+            yield PlannedOrder(
+                need_date=due,
+                release_date=release,
+                qty=qty,
+                cause_ids=causes,
+                correlation_ids=corrs,
+                covers=covers,
+                ordinal=n,
+                release_in_past=in_past,
+                earliest_receipt_date=today + lead if in_past else None,
+            )
 
 
 def _capped(values: Iterable[str], limit: int) -> tuple[str, ...]:

@@ -9,14 +9,11 @@ component whose requirements changed is marked and re-netted later in the same p
 item's plan is a function of its own inputs and its parents' plans only, so re-planning the
 marked items gives exactly what netting every item from scratch gives (`plan_all`).
 
-Gross requirements of an item: its open independent demand; per open production order of a
-parent, `qty_per * (qty - qty_completed) * (1 + scrap)` on the order's start date, less what
-ISSUE movements referencing that order have already issued of the component; per planned
-order of a MAKE parent, `qty_per * (1 + scrap) * qty` on the order's release date.
-Scheduled receipts: open production orders (`qty - qty_completed` on the due date) and open
-PO lines: confirmed schedule lines at their dates, the unconfirmed remainder at the need
-date, a REJECTED confirmation meaning nothing is expected, and goods received consuming the
-earliest lines first.
+Gross requirements are built by `requirements` (demand, parents' orders and proposals,
+use-up of a replaced component), scheduled receipts by `receipts`. After netting, the
+shortages of the netted items and of every parent whose short components changed are rated
+(`severity`), components first, since a MAKE item's lead time includes its short
+components'.
 """
 
 from __future__ import annotations
@@ -40,7 +37,17 @@ from mfgsync.operators.netting import (
     net_item,
     union_ids,
 )
-from mfgsync.operators.triggers import item_availability, item_shortage, item_triggers
+from mfgsync.operators.parameters import PlantDefaults
+from mfgsync.operators.receipts import order_receipt, po_line_receipts
+from mfgsync.operators.requirements import (
+    demand_requirement,
+    order_requirements,
+    proposal_requirements,
+    use_up,
+)
+from mfgsync.operators.severity import effective_lead_time
+from mfgsync.operators.traceability import cycle_change
+from mfgsync.operators.triggers import Switch, item_availability, item_shortage, item_triggers
 from mfgsync.schemas.events import (
     BomRevisionReleased,
     DemandChanged,
@@ -81,7 +88,8 @@ class PlannerConfig:
     """Plant-independent planning settings."""
 
     bucket: BucketSize = "day"
-    reschedule_out_days: int = 0
+    defaults: PlantDefaults = field(default_factory=PlantDefaults)
+    """Plant-wide defaults of the per-item parameters an item leaves unset."""
 
 
 @dataclass
@@ -108,6 +116,10 @@ class PlantPlanner:
     contributions: dict[str, dict[str, tuple[Requirement, ...]]] = field(default_factory=dict)
     contributors: dict[str, set[str]] = field(default_factory=dict)
     plans: dict[str, ItemPlan] = field(default_factory=dict)
+    use_up_rest: dict[str, dict[str, tuple[Requirement, ...]]] = field(default_factory=dict)
+    """Per new component, per replaced one: what the replaced one's stock cannot cover."""
+    short_leads: dict[str, tuple[bool, int]] = field(default_factory=dict)
+    """Per item: whether it is short, and its effective lead time for severity."""
     dirty: set[str] = field(default_factory=set)
     bom_changed: bool = False
     cyclic_edges: frozenset[tuple[str, str]] = frozenset()
@@ -245,7 +257,7 @@ class PlantPlanner:
         self.dirty = set()
         done: set[str] = set()
         again: dict[str, int] = {}
-        calendar = BucketCalendar(self.config.bucket, today)
+        calendar = BucketCalendar(self.config.bucket)
         while heap:
             _, item = heapq.heappop(heap)
             if item in done:
@@ -263,7 +275,48 @@ class PlantPlanner:
                         continue
                     done.discard(component)
                 heapq.heappush(heap, (llc.get(component, 0), component))
+        self._rate_shortages(done, today, calendar, llc, out)
         return out
+
+    def _rate_shortages(
+        self,
+        netted: set[str],
+        today: date,
+        calendar: BucketCalendar,
+        llc: dict[str, int],
+        out: list[OutputRecord],
+    ) -> None:
+        """Publish the shortages of the netted items and of parents whose short components changed."""
+        heap = [(-llc.get(item, 0), item) for item in netted]
+        heapq.heapify(heap)
+        queued = set(netted)
+        while heap:
+            _, item = heapq.heappop(heap)
+            queued.discard(item)
+            plan = self.plans.get(item)
+            shortage = plan.shortage if plan is not None else None
+            settings = self.settings(item, today)
+            lead = settings.lead_time_days
+            if settings.make:
+                day = shortage.date if shortage is not None else today
+                leads = (
+                    self.short_leads.get(line.component, (False, 0)) for line in self.bom.explode(item, day)
+                )
+                lead = effective_lead_time(lead, True, (n for short, n in leads if short))
+            rated = (shortage is not None, lead)
+            if self.short_leads.get(item) != rated:
+                self.short_leads[item] = rated
+                for parent in self.bom.users(item):
+                    if parent not in queued:
+                        queued.add(parent)
+                        heapq.heappush(heap, (-llc.get(parent, 0), parent))
+            if plan is None:
+                continue
+            params = self.params.get(item)
+            fallback = (params.event_id,) if params is not None else ()
+            phased_in = self.bom.phased_in().get(item)
+            records = item_shortage(self.plant, item, plan, lead, today, calendar, phased_in, fallback)
+            out.extend(self.shortages.update(item, records))
 
     def _plan_item(
         self, item: str, today: date, calendar: BucketCalendar, out: list[OutputRecord]
@@ -271,15 +324,24 @@ class PlantPlanner:
         """Net one item, publish its records, return components whose requirements changed."""
         settings = self.settings(item, today)
         position = self.positions.get(item, StockPosition())
-        plan = net_item(
-            settings,
-            position.available,
-            self.requirements(item),
-            self.receipts(item),
-            today,
-            calendar,
-            self.config.reschedule_out_days,
-        )
+        requirements = self.requirements(item)
+        receipts = self.receipts(item, settings)
+        offered = [r for r in requirements if r.use_up_for is not None]
+        changed_rest: set[str] = set()
+        if offered or item in self.use_up_from_items():
+            own = [r for r in requirements if r.use_up_for is None]
+            first = calendar.start_of(today)
+            covered, rest = use_up(
+                position.available,
+                settings.safety_stock,
+                own,
+                receipts,
+                offered,
+                lambda d: max(calendar.start_of(d), first),
+            )
+            requirements = own + covered
+            changed_rest = self._store_use_up(item, rest)
+        plan = net_item(settings, position.available, requirements, receipts, today, calendar)
         self.plans[item] = plan
         phased_out = self.bom.phased_out().get(item)
         phased_in = self.bom.phased_in().get(item)
@@ -290,21 +352,64 @@ class PlantPlanner:
         fallback = (params.event_id,) if params is not None else ()
         out.extend(
             self.triggers.update(
-                item, item_triggers(self.plant, item, plan, settings, today, phased_out, phased_in, fallback)
+                item,
+                item_triggers(
+                    self.plant, item, plan, settings, phased_out, phased_in, fallback, self._switches(item)
+                ),
             )
         )
-        out.extend(self.shortages.update(item, item_shortage(self.plant, item, plan, phased_in, fallback)))
         out.extend(
             self.availability.update(item, item_availability(self.plant, item, plan, settings, position))
         )
         out.extend(self.exceptions.update(item, self._unknown_item(item)))
-        return self._update_contributions(item, plan, settings)
+        return self._update_contributions(item, plan, settings) | changed_rest
+
+    def use_up_from_items(self) -> set[str]:
+        """Replaced components that last left a rest to some new component."""
+        return {old for rests in self.use_up_rest.values() for old in rests}
+
+    def _store_use_up(self, old: str, rest: dict[str, list[Requirement]]) -> set[str]:
+        """Keep what `old` cannot cover per new component; return the new ones that changed."""
+        changed: set[str] = set()
+        for new in set(rest) | {n for n, rests in self.use_up_rest.items() if old in rests}:
+            reqs = tuple(sorted(rest.get(new, ()), key=_req_order))
+            rests = self.use_up_rest.setdefault(new, {})
+            if rests.get(old, ()) != reqs:
+                changed.add(new)
+            if reqs:
+                rests[old] = reqs
+            else:
+                rests.pop(old, None)
+            if not rests:
+                del self.use_up_rest[new]
+        return changed
+
+    def _switches(self, item: str) -> list[Switch]:
+        """The item takes over from each component it replaces with use-up: when, and how much."""
+        return [
+            Switch(
+                replaced=old,
+                day=min(r.date for r in reqs),
+                qty=round(sum(r.qty for r in reqs), 9),
+                cause_ids=union_ids(r.cause_ids for r in reqs),
+                correlation_ids=union_ids(r.correlation_ids for r in reqs),
+            )
+            for old, reqs in sorted(self.use_up_rest.get(item, {}).items())
+        ]
 
     def settings(self, item: str, today: date) -> PlanningSettings:
         """Planning parameters, defaulted: MAKE when a BOM applies from today on, else BUY."""
         params = self.params.get(item)
+        plant = self.config.defaults
         if params is None:
-            return PlanningSettings(make=self.bom.has_bom_from(item, today))
+            return PlanningSettings(
+                make=self.bom.has_bom_from(item, today),
+                safety_time_days=plant.safety_time_days,
+                reschedule_horizon_days=plant.reschedule_horizon_days,
+                reschedule_in_tolerance_days=plant.reschedule_in_tolerance_days,
+                reschedule_out_tolerance_days=plant.reschedule_out_tolerance_days,
+                planning_time_fence_days=plant.planning_time_fence_days,
+            )
         return PlanningSettings(
             make=params.make_or_buy == "MAKE",
             lead_time_days=params.lead_time_days,
@@ -313,87 +418,50 @@ class PlantPlanner:
             lot_size_qty=params.lot_size_qty,
             lot_size_multiple=params.lot_size_multiple,
             lot_size_periods=params.lot_size_periods,
+            lot_size_max=params.lot_size_max,
+            max_stock_level=params.max_stock_level,
+            assembly_scrap_pct=params.assembly_scrap_pct,
+            safety_time_days=_given(params.safety_time_days, plant.safety_time_days),
+            reschedule_horizon_days=(
+                params.reschedule_horizon_days
+                if params.reschedule_horizon_days is not None
+                else plant.reschedule_horizon_days
+            ),
+            reschedule_in_tolerance_days=_given(
+                params.reschedule_in_tolerance_days, plant.reschedule_in_tolerance_days
+            ),
+            reschedule_out_tolerance_days=_given(
+                params.reschedule_out_tolerance_days, plant.reschedule_out_tolerance_days
+            ),
+            planning_time_fence_days=_given(params.planning_time_fence_days, plant.planning_time_fence_days),
             supplier=params.preferred_supplier,
         )
 
     def requirements(self, item: str) -> list[Requirement]:
         """Gross requirements of an item: independent demand and what its parents ask."""
         reqs = [
-            Requirement(
-                date=d.due_date,
-                qty=d.qty,
-                reference=d.demand_id,
-                cause_ids=(d.event_id,),
-                correlation_ids=(d.correlation_id,) if d.correlation_id else (),
-            )
+            demand_requirement(d)
             for d in (self.demands[k] for k in sorted(self.demands_of.get(item, ())))
             if d.item == item and d.status == "OPEN" and d.qty > EPS
         ]
         for parent in sorted(self.contributors.get(item, ())):
             reqs.extend(self.contributions[parent].get(item, ()))
+        for old in sorted(self.use_up_rest.get(item, ())):
+            reqs.extend(self.use_up_rest[item][old])
         return reqs
 
-    def receipts(self, item: str) -> list[ScheduledReceipt]:
-        """Scheduled receipts of an item: open production orders and open PO lines."""
+    def receipts(self, item: str, settings: PlanningSettings | None = None) -> list[ScheduledReceipt]:
+        """Scheduled receipts of an item: open production orders (their yield) and open PO lines."""
+        factor = settings.yield_factor if settings is not None else 1.0
         out = [
-            ScheduledReceipt(
-                date=o.due_date,
-                qty=o.qty - o.qty_completed,
-                reference=o.order_id,
-                slot="order",
-                cause_ids=(o.event_id,),
-                correlation_ids=(o.correlation_id,) if o.correlation_id else (),
-            )
+            order_receipt(o, factor)
             for o in (self.production_orders[k] for k in sorted(self.orders_of.get(item, ())))
             if o.item == item and o.status in OPEN_ORDER and o.qty - o.qty_completed > EPS
         ]
         for key in sorted(self.po_lines_of.get(item, ())):
             line = self.po_lines[key]
             if line.item == item:
-                out.extend(
-                    self._po_line_receipts(line, self.confirmations.get(key), self.received.get(key, 0.0))
-                )
-        return out
-
-    @staticmethod
-    def _po_line_receipts(
-        line: PurchaseOrderChanged, confirmation: SupplierConfirmation | None, received: float
-    ) -> list[ScheduledReceipt]:
-        if line.status != "OPEN" or line.qty_ordered - received <= EPS:
-            return []
-        causes = [line.event_id]
-        corrs = [line.correlation_id] if line.correlation_id else []
-        slots: list[tuple[date, float, str]] = []
-        if confirmation is None:
-            slots.append((line.need_date, line.qty_ordered, "open"))
-        elif confirmation.status != "REJECTED":
-            causes.append(confirmation.event_id)
-            if confirmation.correlation_id:
-                corrs.append(confirmation.correlation_id)
-            confirmed = 0.0
-            for n, sched in enumerate(sorted(confirmation.schedule, key=lambda s: s.date)):
-                if sched.qty > EPS:
-                    slots.append((sched.date, sched.qty, str(n)))
-                    confirmed += sched.qty
-            if line.qty_ordered - confirmed > EPS:
-                slots.append((line.need_date, line.qty_ordered - confirmed, "open"))
-        out = []
-        left = received
-        for day, qty, slot in slots:
-            taken = min(left, qty)
-            left -= taken
-            if qty - taken > EPS:
-                out.append(
-                    ScheduledReceipt(
-                        date=day,
-                        qty=round(qty - taken, 9),
-                        reference=f"{line.po_id}/{line.line}",
-                        slot=slot,
-                        supplier=line.supplier or None,
-                        cause_ids=tuple(sorted(set(causes))),
-                        correlation_ids=tuple(sorted(set(corrs))),
-                    )
-                )
+                out.extend(po_line_receipts(line, self.confirmations.get(key), self.received.get(key, 0.0)))
         return out
 
     def _update_contributions(self, parent: str, plan: ItemPlan, settings: PlanningSettings) -> set[str]:
@@ -412,39 +480,16 @@ class PlantPlanner:
             order = self.production_orders[key]
             if order.item != parent or order.status not in OPEN_ORDER:
                 continue
-            remaining = order.qty - order.qty_completed
-            if remaining <= EPS:
+            if order.qty - order.qty_completed <= EPS:
                 continue
-            for line in self.bom.explode(parent, order.start_date, order.bom_revision):
-                qty = line.qty_per * remaining - self.issued.get((order.order_id, line.component), 0.0)
-                if qty > EPS:
-                    asks.setdefault(line.component, []).append(
-                        Requirement(
-                            date=order.start_date,
-                            qty=round(qty, 9),
-                            reference=order.order_id,
-                            cause_ids=ids((order.event_id,), line.revision_event_ids),
-                            correlation_ids=ids(
-                                (order.correlation_id,) if order.correlation_id else (), line.correlation_ids
-                            ),
-                        )
-                    )
+            lines = self.bom.explode(parent, order.start_date, order.bom_revision)
+            for component, req in order_requirements(order, lines, self.issued, ids):
+                asks.setdefault(component, []).append(req)
         if settings.make:
             for planned in plan.planned_orders:
-                # A component's requirement from a planned order names its direct causes, the
-                # BOM revisions, and the parent order as its reference; correlation ids (an ECO)
-                # travel all the way down.
-                reference = f"planned:{parent}:{planned.need_date.isoformat()}"
-                for line in self.bom.explode(parent, planned.release_date):
-                    asks.setdefault(line.component, []).append(
-                        Requirement(
-                            date=planned.release_date,
-                            qty=round(line.qty_per * planned.qty, 9),
-                            reference=reference,
-                            cause_ids=line.revision_event_ids,
-                            correlation_ids=ids(planned.correlation_ids, line.correlation_ids),
-                        )
-                    )
+                lines = self.bom.explode(parent, planned.release_date)
+                for component, req in proposal_requirements(parent, planned, lines, ids):
+                    asks.setdefault(component, []).append(req)
         new = {c: tuple(sorted(reqs, key=_req_order)) for c, reqs in asks.items()}
         old = self.contributions.get(parent, {})
         changed = {c for c in old.keys() | new.keys() if old.get(c) != new.get(c)}
@@ -503,7 +548,7 @@ class PlantPlanner:
                         ),
                     },
                     first_seen=max((r.event_time for r in revisions), default=None),
-                    correlation_id=next((r.eco_number for r in revisions if r.eco_number), None),
+                    correlation_id=cycle_change(revisions),
                 )
             )
         return self.exceptions.update(BOM_SCOPE, records)
@@ -527,5 +572,9 @@ class PlantPlanner:
         )
 
 
-def _req_order(req: Requirement) -> tuple[date, str, float]:
-    return (req.date, req.reference, req.qty)
+def _req_order(req: Requirement) -> tuple[date, str, float, str]:
+    return (req.date, req.reference, req.qty, req.use_up_for or "")
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value

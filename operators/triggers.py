@@ -3,23 +3,47 @@
 Procurement triggers, its shortage signal and its availability. Pure construction;
 `Changelog` decides what is emitted.
 
-Trigger ids are stable so re-planning the same inputs gives the same ids:
-- planned orders: `CREATE_REQUISITION|plant|item|need_date` (a BUY item) or
-  `CREATE_PRODUCTION_PROPOSAL|plant|item|need_date` (a MAKE item); a planned order whose
-  release date is already past also gets `EXPEDITE|plant|item|need_date`, referencing it;
-- receipts: `RESCHEDULE_IN|…`, `RESCHEDULE_OUT|…`, `CANCEL|plant|item|reference|slot`;
-- `DISPOSITION_EXCESS|plant|item` for stock of a component engineered out and no longer needed.
+A trigger id depends on what the trigger is about, never on the planning date, so moving the
+planning date with unchanged inputs leaves the triggers that are still true unchanged:
+- proposals: `CREATE_REQUISITION|plant|item|covers` (a BUY item) or
+  `CREATE_PRODUCTION_PROPOSAL|plant|item|covers` (a MAKE item), `covers` being the
+  requirement date it covers (`safety-stock` for stock already below safety stock), and
+  `|2`, `|3`, ... for further lots of that date. A proposal
+  released in the past is one record with `release_in_past` and `earliest_receipt_date`;
+- receipts: `RESCHEDULE_IN|…`, `RESCHEDULE_OUT|…`, `EXPEDITE|…`, `CANCEL|plant|item|reference|slot`;
+- `DISPOSITION_EXCESS|plant|item` for stock of a component engineered out and left after its
+  last requirement;
+- `DISCONTINUATION_SWITCH|plant|item|replaced` for the day a component takes over from the
+  one it replaces with use-up.
+
+Example: planning on 2026-03-02 or 2026-03-03, a requisition covering the requirement of
+2026-03-20 is `CREATE_REQUISITION|DE01|WIND-NEW|2026-03-20` both times.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
+from mfgsync.operators.calendar import BucketCalendar
 from mfgsync.operators.inventory import StockPosition
 from mfgsync.operators.netting import EPS, ItemPlan, PlanningSettings
+from mfgsync.operators.severity import shortage_severity
+from mfgsync.operators.traceability import change_ids, with_change
 from mfgsync.schemas.events import BomRevisionReleased
 from mfgsync.schemas.outputs import AvailabilityRecord, ProcurementTrigger, ShortageSignal
 from mfgsync.schemas.vocabulary import revision_key
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """The day a component takes over from the one it replaces with use-up, and how much."""
+
+    replaced: str
+    day: date
+    qty: float
+    cause_ids: tuple[str, ...]
+    correlation_ids: tuple[str, ...]
 
 
 def item_triggers(
@@ -27,10 +51,10 @@ def item_triggers(
     item: str,
     plan: ItemPlan,
     settings: PlanningSettings,
-    today: date,
     engineered_out_by: BomRevisionReleased | None,
     engineered_in_by: BomRevisionReleased | None = None,
     fallback_causes: tuple[str, ...] = (),
+    switches: list[Switch] | None = None,
 ) -> list[ProcurementTrigger]:
     """Every trigger the item's plan calls for.
 
@@ -44,10 +68,11 @@ def item_triggers(
         causes, corrs = with_change(
             order.cause_ids or fallback_causes, order.correlation_ids, engineered_in_by
         )
-        trigger_id = f"{order_type}|{plant}|{item}|{order.need_date.isoformat()}"
+        covers = order.covers.isoformat() if order.covers else "safety-stock"
+        lot = f"|{order.ordinal + 1}" if order.ordinal else ""
         out.append(
             ProcurementTrigger(
-                trigger_id=trigger_id,
+                trigger_id=f"{order_type}|{plant}|{item}|{covers}{lot}",
                 state="OPEN",
                 type=order_type,
                 plant=plant,
@@ -56,27 +81,12 @@ def item_triggers(
                 need_date=order.need_date,
                 release_date=order.release_date,
                 supplier=supplier,
+                release_in_past=order.release_in_past,
+                earliest_receipt_date=order.earliest_receipt_date,
                 cause_event_ids=causes,
                 correlation_ids=corrs,
             )
         )
-        if order.release_date < today:
-            out.append(
-                ProcurementTrigger(
-                    trigger_id=f"EXPEDITE|{plant}|{item}|{order.need_date.isoformat()}",
-                    state="OPEN",
-                    type="EXPEDITE",
-                    plant=plant,
-                    item=item,
-                    qty=order.qty,
-                    need_date=order.need_date,
-                    release_date=order.release_date,
-                    reference=trigger_id,
-                    supplier=supplier,
-                    cause_event_ids=causes,
-                    correlation_ids=corrs,
-                )
-            )
     for action in plan.receipt_actions:
         receipt = action.receipt
         out.append(
@@ -95,6 +105,22 @@ def item_triggers(
                 correlation_ids=receipt.correlation_ids,
             )
         )
+    for switch in switches or ():
+        causes, corrs = with_change(switch.cause_ids, switch.correlation_ids, engineered_in_by)
+        out.append(
+            ProcurementTrigger(
+                trigger_id=f"DISCONTINUATION_SWITCH|{plant}|{item}|{switch.replaced}",
+                state="OPEN",
+                type="DISCONTINUATION_SWITCH",
+                plant=plant,
+                item=item,
+                qty=switch.qty,
+                need_date=switch.day,
+                reference=switch.replaced,
+                cause_event_ids=causes,
+                correlation_ids=corrs,
+            )
+        )
     if engineered_out_by is not None and plan.excess_stock > EPS:
         rev = engineered_out_by
         out.append(
@@ -108,7 +134,7 @@ def item_triggers(
                 need_date=rev.effective_from,
                 reference=revision_key(rev.parent_item, rev.revision),
                 cause_event_ids=(rev.event_id,),
-                correlation_ids=_change_ids(rev),
+                correlation_ids=change_ids(rev),
             )
         )
     return out
@@ -118,15 +144,27 @@ def item_shortage(
     plant: str,
     item: str,
     plan: ItemPlan,
+    lead_time_days: int,
+    today: date,
+    calendar: BucketCalendar,
     engineered_in_by: BomRevisionReleased | None = None,
     fallback_causes: tuple[str, ...] = (),
 ) -> list[ShortageSignal]:
-    """The item's shortage signal, if it is short."""
+    """The item's shortage signal, if it is short, rated with its effective lead time."""
     shortage = plan.shortage
     if shortage is None:
         return []
     causes, corrs = with_change(
         shortage.cause_ids or fallback_causes, shortage.correlation_ids, engineered_in_by
+    )
+    severity = shortage_severity(
+        shortage.date,
+        shortage.qty,
+        shortage.movable_qty,
+        shortage.below_zero,
+        lead_time_days,
+        today,
+        calendar,
     )
     return [
         ShortageSignal(
@@ -136,7 +174,7 @@ def item_shortage(
             item=item,
             shortage_date=shortage.date,
             shortage_qty=shortage.qty,
-            severity=shortage.severity,
+            severity=severity,
             impacted_orders=shortage.impacted_orders,
             cause_event_ids=causes,
             correlation_ids=corrs,
@@ -164,19 +202,3 @@ def item_availability(
             first_shortage_date=plan.shortage.date if plan.shortage else None,
         )
     ]
-
-
-def with_change(
-    causes: tuple[str, ...], corrs: tuple[str, ...], change: BomRevisionReleased | None
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Cause and correlation ids with an engineering change's own added."""
-    if change is None:
-        return causes, corrs
-    return (
-        tuple(sorted({*causes, change.event_id})),
-        tuple(sorted({*corrs, *_change_ids(change)})),
-    )
-
-
-def _change_ids(rev: BomRevisionReleased) -> tuple[str, ...]:
-    return tuple(sorted({c for c in (rev.eco_number, rev.correlation_id) if c}))

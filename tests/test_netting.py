@@ -24,7 +24,7 @@ from mfgsync.operators.netting import (
 )
 
 MONDAY = date(2024, 1, 1)
-WEEK = BucketCalendar("week", anchor=MONDAY)
+WEEK = BucketCalendar("week")
 DAY = BucketCalendar("day")
 W1, W2, W3, W4 = date(2024, 1, 1), date(2024, 1, 8), date(2024, 1, 15), date(2024, 1, 22)
 W5, W6, W7, W8 = date(2024, 1, 29), date(2024, 2, 5), date(2024, 2, 12), date(2024, 2, 19)
@@ -89,9 +89,11 @@ def test_fixed_qty_orders_whole_lots_until_covered():
     #                   W1   W2   W3   W4   W5
     # gross             20   25   30   15   70
     # sched. receipt     -    -   20    -    -
-    # PAB (on hand 30)  10   35   25   10   40    safety stock 10
-    # planned receipt    -   50    -    -  100    (W5 net 70 = 2 lots of 50)
-    # planned release   50    -    -  100    -    (lead time 1 week)
+    # The rescheduling check moves the W3 receipt in to W2 first (W2: 10 - 25 + 20 = 5), so
+    # only 5 is left to cover there: one lot.
+    # PAB (on hand 30)  10   55   25   10   40    safety stock 10
+    # planned receipt    -   50    -    -  2x50   (W5 net 60 = 2 lots of 50, one proposal each)
+    # planned release   50    -    -  2x50   -    (lead time 1 week)
     settings = PlanningSettings(lead_time_days=7, safety_stock=10, lot_size_rule="FIXED_QTY", lot_size_qty=50)
     plan = net_item(
         settings,
@@ -101,7 +103,8 @@ def test_fixed_qty_orders_whole_lots_until_covered():
         today=MONDAY,
         calendar=WEEK,
     )
-    assert orders(plan) == [(W2, W1, 50.0), (W5, W4, 100.0)]
+    assert orders(plan) == [(W2, W1, 50.0), (W5, W4, 50.0), (W5, W4, 50.0)]
+    assert [o.ordinal for o in plan.planned_orders] == [0, 0, 1]
     # Before planned orders: 10, -15, -25, -40, -110: short in W2 by 10 - (-15) = 25.
     assert plan.shortage is not None
     assert (plan.shortage.date, plan.shortage.qty, plan.shortage.severity) == (W2, 25.0, "HIGH")
@@ -113,7 +116,7 @@ def test_fixed_qty_orders_whole_lots_until_covered():
 def test_fixed_qty_exact_multiple_orders_no_extra_lot():
     settings = PlanningSettings(lot_size_rule="FIXED_QTY", lot_size_qty=25)
     plan = net_item(settings, 0, [req(W2, 50)], [], MONDAY, WEEK)
-    assert orders(plan) == [(W2, W2, 50.0)]
+    assert orders(plan) == [(W2, W2, 25.0), (W2, W2, 25.0)]  # one proposal per lot
 
 
 @pytest.mark.parametrize(
@@ -136,8 +139,9 @@ def test_min_qty_orders_at_least_the_minimum_rounded_up_to_the_multiple(multiple
     plan = net_item(settings, 10, [req(W1, 30), req(W2, 10), req(W3, 60)], [], MONDAY, WEEK)
     assert orders(plan) == expected
     assert plan.shortage is not None
-    # Short in today's bucket by 5 - (10 - 30) = 25: CRITICAL.
-    assert (plan.shortage.date, plan.shortage.qty, plan.shortage.severity) == (W1, 25.0, "CRITICAL")
+    # Short in today's bucket by 5 - (10 - 30) = 25; with no lead time supply can still
+    # arrive today: HIGH (SPEC 5 severity).
+    assert (plan.shortage.date, plan.shortage.qty, plan.shortage.severity) == (W1, 25.0, "HIGH")
 
 
 def test_periods_of_supply_covers_the_next_n_buckets():
@@ -175,11 +179,33 @@ def test_day_buckets_record_with_lead_time_offset_in_days():
         MONDAY,
         DAY,
     )
-    # Jan 4: 5 - 8 = -3 -> order 3 released Jan 1; Jan 8: 0 + 2 = 2; Jan 9: 2 - 6 = -4 -> 4 on Jan 6.
+    # Jan 4: 5 - 8 = -3: the Jan 8 receipt is moved in (2), 1 left to order, released Jan 1;
+    # Jan 9: 0 - 6 = -6 -> 6 released Jan 6.
+    assert orders(plan) == [
+        (date(2024, 1, 4), date(2024, 1, 1), 1.0),
+        (date(2024, 1, 9), date(2024, 1, 6), 6.0),
+    ]
+    assert actions(plan) == [("RESCHEDULE_IN", "PO1", date(2024, 1, 4))]
+
+
+def test_day_buckets_record_with_a_reschedule_horizon_too_short_to_move_the_receipt():
+    # The classic record: the receipt (4 days after the shortfall) is beyond a 3-day horizon.
+    settings = PlanningSettings(lead_time_days=3, reschedule_horizon_days=3, reschedule_out_tolerance_days=1)
+    plan = net_item(
+        settings,
+        5,
+        [req(date(2024, 1, 4), 8), req(date(2024, 1, 9), 6)],
+        [rec(date(2024, 1, 8), 2)],
+        MONDAY,
+        DAY,
+    )
+    # Jan 4: -3 -> order 3; Jan 9: the Jan 8 receipt (a day early: within the out tolerance)
+    # and 4 ordered.
     assert orders(plan) == [
         (date(2024, 1, 4), date(2024, 1, 1), 3.0),
         (date(2024, 1, 9), date(2024, 1, 6), 4.0),
     ]
+    assert plan.receipt_actions == ()
 
 
 def test_release_dates_may_be_in_the_past():
@@ -227,14 +253,24 @@ def test_past_due_requirements_count_in_the_first_bucket():
         today,
         DAY,
     )
-    assert orders(plan) == [(today, today, 10.0), (date(2024, 1, 12), date(2024, 1, 12), 3.0)]
+    # Netted in today's bucket, but the proposal keeps the true (past-due) date it covers:
+    # released in the past, it can arrive today at the earliest.
+    assert orders(plan) == [
+        (date(2024, 1, 5), date(2024, 1, 5), 10.0),
+        (date(2024, 1, 12), date(2024, 1, 12), 3.0),
+    ]
+    assert [(o.release_in_past, o.earliest_receipt_date) for o in plan.planned_orders] == [
+        (True, today),
+        (False, None),
+    ]
     assert plan.shortage is not None
-    assert (plan.shortage.date, plan.shortage.qty, plan.shortage.severity) == (today, 10.0, "CRITICAL")
+    assert (plan.shortage.date, plan.shortage.qty, plan.shortage.severity) == (today, 10.0, "HIGH")
 
 
 def test_past_due_requirement_counts_in_the_first_week_bucket():
     plan = net_item(PlanningSettings(), 0, [req(date(2023, 12, 20), 7), req(W1, 3)], [], MONDAY, WEEK)
-    assert orders(plan) == [(W1, W1, 10.0)]
+    # One proposal for the first bucket, covering (and due in) the past-due week.
+    assert orders(plan) == [(date(2023, 12, 18), date(2023, 12, 18), 10.0)]
 
 
 def test_past_due_scheduled_receipt_counts_in_the_first_bucket():
@@ -251,18 +287,18 @@ def test_stock_below_safety_stock_with_no_requirement_orders_in_the_first_bucket
     plan = net_item(settings, 3, [], [], today, DAY)
     assert orders(plan) == [(today, date(2024, 1, 5), 7.0)]
     assert plan.shortage is not None
-    assert (plan.shortage.date, plan.shortage.qty, plan.shortage.severity) == (today, 7.0, "CRITICAL")
+    # Only safety stock is touched: WARNING (SPEC 5 severity).
+    assert (plan.shortage.date, plan.shortage.qty, plan.shortage.severity) == (today, 7.0, "WARNING")
     assert plan.shortage.impacted_orders == ()
 
 
-def test_week_buckets_start_on_the_planning_date_weekday():
-    wednesday = date(2024, 1, 3)
-    calendar = BucketCalendar("week", anchor=wednesday)
-    plan = net_item(
-        PlanningSettings(), 0, [req(date(2024, 1, 9), 4), req(date(2024, 1, 10), 6)], [], wednesday, calendar
-    )
-    # Jan 9 is in the week Jan 3..9, Jan 10 starts the next one.
-    assert orders(plan) == [(wednesday, wednesday, 4.0), (date(2024, 1, 10), date(2024, 1, 10), 6.0)]
+def test_week_buckets_are_iso_weeks_whatever_the_planning_weekday():
+    # SPEC 5: calendar weeks starting Monday; Tuesday and Wednesday plans bucket alike.
+    reqs = [req(date(2024, 1, 7), 4), req(date(2024, 1, 8), 6)]
+    for today in (date(2024, 1, 2), date(2024, 1, 3)):
+        plan = net_item(PlanningSettings(), 0, reqs, [], today, WEEK)
+        # Sunday Jan 7 is in the week of Monday Jan 1, Monday Jan 8 starts the next one.
+        assert [(o.need_date, o.qty) for o in plan.planned_orders] == [(W1, 4.0), (W2, 6.0)]
 
 
 # --- shortage severity ---------------------------------------------------------------------------
@@ -358,29 +394,27 @@ def test_receipt_needed_after_it_comes_is_rescheduled_out():
         (30, []),
     ],
 )
-def test_reschedule_out_is_dampened_by_reschedule_out_days(reschedule_out_days, expected):
+def test_reschedule_out_is_dampened_by_the_out_tolerance(reschedule_out_days, expected):
     # The receipt comes 7 days before it is needed.
     plan = net_item(
-        PlanningSettings(),
+        PlanningSettings(reschedule_out_tolerance_days=reschedule_out_days),
         0,
         [req(date(2024, 1, 10), 10)],
         [rec(date(2024, 1, 3), 10, "PO-OUT")],
         MONDAY,
         DAY,
-        reschedule_out_days=reschedule_out_days,
     )
     assert actions(plan) == expected
 
 
-def test_reschedule_out_days_do_not_dampen_reschedule_in():
+def test_the_out_tolerance_does_not_dampen_reschedule_in():
     plan = net_item(
-        PlanningSettings(),
+        PlanningSettings(reschedule_out_tolerance_days=30),
         0,
         [req(date(2024, 1, 5), 10)],
         [rec(date(2024, 1, 8), 10, "PO-IN")],
         MONDAY,
         DAY,
-        reschedule_out_days=30,
     )
     assert actions(plan) == [("RESCHEDULE_IN", "PO-IN", date(2024, 1, 5))]
 
@@ -469,4 +503,4 @@ def test_no_excess_below_safety_stock():
 
 def test_planned_order_type_is_plain_data():
     plan = net_item(PlanningSettings(), 0, [req(W1, 1, "X")], [], MONDAY, WEEK)
-    assert plan.planned_orders == (PlannedOrder(W1, W1, 1.0, ("ev-X",), ()),)
+    assert plan.planned_orders == (PlannedOrder(W1, W1, 1.0, ("ev-X",), (), covers=W1),)

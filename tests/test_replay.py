@@ -59,12 +59,19 @@ def test_engineering_change_raises_new_component_shortage_and_old_component_exce
         assert requisitions and all(ECO in t["correlation_ids"] for t in requisitions)
         assert all(t["supplier"] == "COIL-AG" for t in requisitions)
     excess = {t["plant"]: t for t in triggers if t["type"] == "DISPOSITION_EXCESS"}
-    assert set(excess) == set(PLANTS)
+    # DE01 takes the change with use-up (issue 11): 60 on hand - 5 issued = 55; MO-DE01-1
+    # needs 15 and the MOTOR-20 proposal released before the ECO date 39: 1 left, used up by
+    # the first proposal under revision B; WIND-NEW takes over on that day with the rest (39),
+    # and no WIND-OLD stock is left over.
+    assert "DE01" not in excess
+    switches = [t for t in triggers if t["type"] == "DISCONTINUATION_SWITCH"]
+    assert [(t["plant"], t["item"], t["reference"], t["qty"]) for t in switches] == [
+        ("DE01", "WIND-NEW", "WIND-OLD", 39)
+    ]
+    assert ECO in switches[0]["correlation_ids"]
+    # US01 switches hard: 95 - 5 = 90; 15 for MO-US01-1 and 52 for proposals released
+    # before the ECO date: 90 - 15 - 52 = 23.
     assert {t["item"] for t in excess.values()} == {"WIND-OLD"}
-    # DE01: 140 on hand - 5 issued = 135; still needed: MO-DE01-1 (20 - 5 issued) and the
-    # MOTOR-20 proposals released before the ECO date (19 + 20): 135 - 15 - 39 = 81.
-    # US01: 95 - 5 = 90; 15 for MO-US01-1 and 2 + 30 + 20 for proposals: 90 - 15 - 52 = 23.
-    assert excess["DE01"]["qty"] == 81
     assert excess["US01"]["qty"] == 23
     assert all(t["correlation_ids"] == [ECO] for t in excess.values())
     cancels = {(t["plant"], t["reference"]) for t in triggers if t["type"] == "CANCEL"}
