@@ -7,6 +7,7 @@ exactly one `DeadLetter`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -14,6 +15,9 @@ from pydantic import ValidationError
 
 from mfgsync.schemas.events import EVENT_TYPES, TOPIC_TYPES, Event
 from mfgsync.schemas.outputs import DeadLetter, Header, OutputRecord
+
+DEFAULT_MAX_RAW = 64 * 1024
+"""Bytes of a rejected value a dead letter keeps by default; size and SHA-256 describe all of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,41 +33,53 @@ class RawRecord:
     is_file: bool = False
 
 
-def decode_event(raw: RawRecord, expected_topic: str | None = None) -> Event | DeadLetter:
+def decode_event(
+    raw: RawRecord, expected_topic: str | None = None, max_raw: int = DEFAULT_MAX_RAW
+) -> Event | DeadLetter:
     """Parse and validate one JSON event; a dead letter with the reason when that fails."""
     try:
         data = json.loads(raw.value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return dead_letter(raw, "INVALID_JSON", f"not valid JSON: {exc}")
+        return dead_letter(raw, "INVALID_JSON", f"not valid JSON: {exc}", max_raw=max_raw)
     if not isinstance(data, dict):
-        return dead_letter(raw, "INVALID_JSON", "a JSON object is expected")
+        return dead_letter(raw, "INVALID_JSON", "a JSON object is expected", max_raw=max_raw)
     if b"\\u" in raw.value and _has_lone_surrogate(data):
         # JSON escapes can spell half a UTF-16 pair, which no output encoding can carry.
-        return dead_letter(raw, "INVALID_JSON", "string with a lone UTF-16 surrogate escape")
+        return dead_letter(raw, "INVALID_JSON", "string with a lone UTF-16 surrogate escape", max_raw=max_raw)
     type_name = data.pop("type", None)
     if type_name is None and expected_topic in TOPIC_TYPES:
         type_name = TOPIC_TYPES[expected_topic].type_name()  # the topic names the type
     cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
         known = ", ".join(sorted(EVENT_TYPES))
-        return dead_letter(raw, "UNKNOWN_TYPE", f"unknown event type {type_name!r}; expected one of {known}")
+        return dead_letter(
+            raw, "UNKNOWN_TYPE", f"unknown event type {type_name!r}; expected one of {known}", max_raw=max_raw
+        )
     if expected_topic is not None and cls.TOPIC != expected_topic:
-        return dead_letter(raw, "WRONG_TOPIC", f"{type_name} does not belong on topic {expected_topic}")
+        return dead_letter(
+            raw, "WRONG_TOPIC", f"{type_name} does not belong on topic {expected_topic}", max_raw=max_raw
+        )
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        return dead_letter(raw, "VALIDATION_FAILED", validation_summary(exc), topic=cls.TOPIC)
+        return dead_letter(
+            raw, "VALIDATION_FAILED", validation_summary(exc), topic=cls.TOPIC, max_raw=max_raw
+        )
 
 
-def dead_letter(raw: RawRecord, error: str, reason: str, topic: str | None = None) -> DeadLetter:
-    """A dead letter keeping the raw record whole."""
+def dead_letter(
+    raw: RawRecord, error: str, reason: str, topic: str | None = None, max_raw: int = DEFAULT_MAX_RAW
+) -> DeadLetter:
+    """A dead letter keeping the raw record (its first `max_raw` bytes), its size and SHA-256."""
     return DeadLetter(
         dlq_id=f"{raw.origin}|{raw.partition}|{raw.offset}",
         topic=topic or ("" if raw.is_file else raw.origin),
         partition=raw.partition,
         offset=raw.offset,
-        key=raw.key,
-        raw=raw.value,
+        key=raw.key[:max_raw] if raw.key is not None else None,
+        raw=raw.value[:max_raw],
+        raw_size=len(raw.value),
+        raw_sha256=hashlib.sha256(raw.value).hexdigest(),
         headers=tuple(Header(key=k, value=v) for k, v in raw.headers),
         reason=reason,
         error=error,

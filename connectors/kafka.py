@@ -5,23 +5,26 @@ files, and reading changelogs back.
 
 The source assigns each topic partition explicitly (bytewax spreads partitions over workers)
 and keeps its offset in the bytewax snapshot, which is what recovery resumes from. It also
-commits its read position to a consumer group at each snapshot and every few seconds, so
-standard Kafka lag tools see the service (that position runs at most one batch ahead of
-processing; it is for monitoring, not for resuming). librdkafka settings (SASL, TLS,
-...) are passed through untouched.
+commits a position to a consumer group so standard Kafka lag tools see the service: with a
+recovery store the offset of the last durable snapshot, otherwise the read position every
+few seconds (for monitoring, not for resuming). The sink takes part in recovery progress and
+never loses a record the broker refuses: see `KafkaRecordSink`. librdkafka settings (SASL,
+TLS, ...) are passed through untouched.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from mfgsync.connectors.jsonl import RawRecord
@@ -37,9 +40,24 @@ COMMIT_EVERY = timedelta(seconds=5)
 COMPACTED = {"cleanup.policy": "compact"}
 
 
-def list_partitions(config: dict[str, str], topics: Iterable[str], timeout_s: float = 10.0) -> list[str]:
-    """`topic#partition` for every partition of `topics`; a missing topic is an error."""
-    metadata = AdminClient(config).list_topics(timeout=timeout_s)
+def list_partitions(
+    config: dict[str, str], topics: Iterable[str], timeout_s: float = 10.0, wait_s: float = 300.0
+) -> list[str]:
+    """`topic#partition` for every partition of `topics`; a missing topic is an error.
+
+    A broker that does not answer is waited for (up to `wait_s`), so a service started while
+    the broker restarts comes up with it instead of failing.
+    """
+    admin = AdminClient(config)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=timeout_s)
+            break
+        except KafkaException as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("kafka metadata unavailable (%s); retrying", exc)
     parts = []
     for topic in topics:
         found = metadata.topics.get(topic)
@@ -61,9 +79,14 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
         batch_size: int,
         commit: bool,
         on_lag: LagCallback | None,
+        durable: bool = False,
     ) -> None:
         self._topic, self._partition, self._offset = topic, partition, offset
         self._batch_size, self._commit, self._on_lag = batch_size, commit, on_lag
+        self._durable = durable
+        # With a recovery store, the position of the previous snapshot: durable by the time
+        # the next snapshot is taken (bytewax starts an epoch only once the last one is written).
+        self._snapshotted = offset
         self._eof = False
         self._idle = False
         self._committed_at = datetime.now(UTC)
@@ -100,8 +123,8 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
             )
             self._offset = msg.offset() + 1
         self._idle = not batch
-        if self._commit and datetime.now(UTC) - self._committed_at > COMMIT_EVERY:
-            self._commit_offset()
+        if self._commit and not self._durable and datetime.now(UTC) - self._committed_at > COMMIT_EVERY:
+            self._commit_offset(self._offset)
         return batch
 
     def next_awake(self) -> datetime | None:
@@ -110,14 +133,15 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
 
     def snapshot(self) -> int:
         if self._commit:
-            self._commit_offset()
+            self._commit_offset(self._snapshotted if self._durable else self._offset)
+        self._snapshotted = self._offset
         return self._offset
 
-    def _commit_offset(self) -> None:
+    def _commit_offset(self, offset: int) -> None:
         self._committed_at = datetime.now(UTC)
-        if self._offset >= 0:
+        if offset >= 0:
             self._consumer.commit(
-                offsets=[TopicPartition(self._topic, self._partition, self._offset)], asynchronous=True
+                offsets=[TopicPartition(self._topic, self._partition, offset)], asynchronous=True
             )
 
     def close(self) -> None:
@@ -137,8 +161,10 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
     """Records of Kafka topics as `RawRecord`s, one bytewax partition per topic partition.
 
     `tail=False` stops at the end of every partition (backfills and tests); the default
-    follows the topics until stopped. `group_id` names the consumer group that processed
-    offsets are committed to at each snapshot.
+    follows the topics until stopped. `group_id` names the consumer group that offsets are
+    committed to: with `durable=True` (a recovery store is configured) only positions of
+    snapshots that are written, so the committed offset is where a restart resumes at the
+    latest and never goes backwards; otherwise the read position, every few seconds.
     """
 
     def __init__(
@@ -151,7 +177,9 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
         batch_size: int = 1000,
         on_lag: LagCallback | None = None,
         on_assign: AssignCallback | None = None,
+        durable: bool = False,
     ) -> None:
+        self._durable = durable
         self._config = dict(config)
         self._topics = list(topics)
         self._tail = tail
@@ -178,38 +206,203 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
             self._batch_size,
             self._group_id is not None,
             self._on_lag,
+            self._durable,
         )
 
 
-class _ProducerPartition(StatelessSinkPartition[tuple[str, Any]]):
-    def __init__(self, config: dict[str, Any], encode: Encoder, topic_names: dict[str, str]) -> None:
+SINK_PARTITIONS = 4
+"""Output partitions of the record sink (each with its producer), spread over the workers."""
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+PERMANENT_ERRORS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError.TOPIC_EXCEPTION,
+        KafkaError.POLICY_VIOLATION,
+        KafkaError._INVALID_ARG,
+    }
+)
+"""Delivery errors that a retry cannot cure: the record is dead-lettered instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An output record that could not be encoded or that the broker refused for good."""
+
+    topic: str
+    key: str
+    record: Any
+    error: str
+    reason: str
+
+
+RejectedCallback = Callable[[Rejected], None]
+DeadLetterFactory = Callable[[Rejected], tuple[str, Any] | None]
+
+
+@dataclass(slots=True)
+class _Message:
+    topic: str
+    key: str
+    record: Any
+    value: bytes
+    from_rejection: bool = False
+
+
+class _ProducerPartition(StatefulSinkPartition[tuple[str, Any], None]):
+    """Produces a batch and returns once every record of it is delivered or dead-lettered.
+
+    bytewax counts an epoch done (and a resume may start after it) only once this partition
+    has written the epoch, so nothing the state believes published is lost in a crash.
+    Transient errors (broker down, leader moving, timeouts) are retried until they pass;
+    a permanent refusal (too large, not authorised, unknown topic) or an encoding failure
+    is counted, logged and dead-lettered, and processing continues.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        encode: Encoder,
+        topic_names: dict[str, str],
+        on_rejected: RejectedCallback | None,
+        dead_letter: DeadLetterFactory | None,
+    ) -> None:
+        self._config = config
         self._producer = Producer(config)
         self._encode = encode
         self._topic_names = topic_names
+        self._on_rejected = on_rejected
+        self._dead_letter = dead_letter
 
-    def write_batch(self, items: list[tuple[str, Any]]) -> None:
-        for topic, record in items:
-            name = self._topic_names.get(topic, topic)
-            self._producer.produce(name, self._encode(name, record), record.record_key().encode())
-            self._producer.poll(0)
-        self._producer.flush()
+    def write_batch(self, values: list[tuple[str, Any]]) -> None:
+        messages: list[_Message] = []
+        for topic, record in values:
+            message = self._message(topic, record)
+            if message is not None:
+                messages.append(message)
+        self._deliver(messages)
+
+    def _message(self, topic: str, record: Any, from_rejection: bool = False) -> _Message | None:
+        name = self._topic_names.get(topic, topic)
+        key = record.record_key()
+        try:
+            return _Message(name, key, record, self._encode(name, record), from_rejection)
+        except Exception as exc:  # a record the codec cannot write must not stop the flow
+            self._reject(_Message(name, key, record, b"", from_rejection), "ENCODE_FAILED", str(exc))
+            return None
+
+    def _deliver(self, messages: list[_Message]) -> None:
+        attempt = 0
+        while messages:
+            failed: list[tuple[_Message, KafkaError]] = []
+            for message in messages:
+                self._produce(message, failed)
+            self._producer.flush()
+            transient: list[_Message] = []
+            letters: list[_Message] = []
+            for message, error in failed:
+                if error.code() in PERMANENT_ERRORS:
+                    letters.extend(self._reject(message, error.name(), error.str()))
+                else:
+                    transient.append(message)
+                    if error.fatal():
+                        log.error("kafka producer failed fatally (%s); creating a new one", error)
+                        self._producer = Producer(self._config)
+            if transient:
+                backoff = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
+                log.warning("retrying %d output records in %.1f s: %s", len(transient), backoff, failed[0][1])
+                time.sleep(backoff)
+                attempt += 1
+            messages = transient + letters
+
+    def _produce(self, message: _Message, failed: list[tuple[_Message, KafkaError]]) -> None:
+        def delivered(error: KafkaError | None, _msg: Any) -> None:
+            if error is not None:
+                failed.append((message, error))
+
+        while True:
+            try:
+                self._producer.produce(
+                    message.topic, message.value, message.key.encode(), on_delivery=delivered
+                )
+                break
+            except BufferError:  # local queue full: let deliveries drain
+                self._producer.poll(0.1)
+            except KafkaException as exc:  # refused before sending (e.g. larger than message.max.bytes)
+                failed.append((message, exc.args[0]))
+                break
+        self._producer.poll(0)
+
+    def _reject(self, message: _Message, error: str, reason: str) -> list[_Message]:
+        """Count, log and (once) dead-letter a refused record; return the dead letter to send."""
+        rejected = Rejected(message.topic, message.key, message.record, error, reason)
+        log.error(
+            "output record %s on %s rejected (%s): %s; %s",
+            message.key,
+            message.topic,
+            error,
+            reason,
+            "not dead-lettered (it is one)" if message.from_rejection else "dead-lettered",
+        )
+        if self._on_rejected is not None:
+            self._on_rejected(rejected)
+        if message.from_rejection or self._dead_letter is None:
+            return []
+        letter = self._dead_letter(rejected)
+        if letter is None:
+            return []
+        dead = self._message(*letter, from_rejection=True)
+        return [dead] if dead is not None else []
+
+    def snapshot(self) -> None:
+        return None
 
     def close(self) -> None:
         self._producer.flush()
 
 
-class KafkaRecordSink(DynamicSink[tuple[str, Any]]):
-    """Writes `(topic, record)` items keyed by the record's stable id, value by `encode`."""
+class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
+    """Writes `(topic, record)` items keyed by the record's stable id, value by `encode`.
+
+    Items arrive as `(record_key, (topic, record))`, so one id always goes through one
+    partition in order. The sink is part of bytewax's recovery progress: an epoch counts as
+    done only once its records are delivered. `on_rejected` is told about every record that
+    was refused for good; `dead_letter` turns one into a `(topic, record)` to publish instead
+    (None: nothing).
+    """
 
     def __init__(
-        self, config: dict[str, str], encode: Encoder, topic_names: dict[str, str] | None = None
+        self,
+        config: dict[str, str],
+        encode: Encoder,
+        topic_names: dict[str, str] | None = None,
+        *,
+        on_rejected: RejectedCallback | None = None,
+        dead_letter: DeadLetterFactory | None = None,
+        partitions: int = SINK_PARTITIONS,
     ) -> None:
         self._config = {"enable.idempotence": "true", "linger.ms": "5", **config}
         self._encode = encode
         self._topic_names = topic_names or {}
+        self._on_rejected = on_rejected
+        self._dead_letter = dead_letter
+        self._partitions = partitions
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ProducerPartition:
-        return _ProducerPartition(self._config, self._encode, self._topic_names)
+    def list_parts(self) -> list[str]:
+        return [f"out-{n}" for n in range(self._partitions)]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ProducerPartition:
+        return _ProducerPartition(
+            self._config, self._encode, self._topic_names, self._on_rejected, self._dead_letter
+        )
 
 
 def create_topics(

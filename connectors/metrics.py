@@ -22,6 +22,12 @@ class SyncMetrics:
             ["topic", "outcome"],
             registry=registry,
         )
+        self.outputs_rejected = Counter(
+            "mfgsync_outputs_rejected",
+            "Output records refused by the broker for good (or not encodable), dead-lettered where possible.",
+            ["topic", "error"],
+            registry=registry,
+        )
         self.event_lag = Histogram(
             "mfgsync_event_lag_seconds",
             "Processing time minus event time of admitted events.",

@@ -57,16 +57,18 @@ class Serde:
         """An input record as a validated event, or a dead letter with the reason."""
         topic = self._settings.canonical(raw.origin)
         cls = TOPIC_TYPES.get(topic)
+        max_raw = self._settings.dlq_max_raw_bytes
         if self._settings.value_format == "json" or cls is None:
-            return decode_event(raw, expected_topic=topic)
+            return decode_event(raw, expected_topic=topic, max_raw=max_raw)
         try:
             data = self.codec.decode(raw.value, cls.__name__)
         except DecodeError as exc:
-            return dead_letter(raw, exc.error, exc.reason, topic=raw.origin)
+            return dead_letter(raw, exc.error, exc.reason, topic=raw.origin, max_raw=max_raw)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            return dead_letter(raw, "VALIDATION_FAILED", validation_summary(exc), topic=raw.origin)
+            summary = validation_summary(exc)
+            return dead_letter(raw, "VALIDATION_FAILED", summary, topic=raw.origin, max_raw=max_raw)
 
     def encode(self, topic: str, record: Any) -> bytes:
         """An output record (or event) as a value for `topic`."""

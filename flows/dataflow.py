@@ -22,7 +22,6 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic, StatefulLogic
 from bytewax.outputs import Sink
-from pydantic import BaseModel
 
 from mfgsync.connectors.jsonl import RawRecord, decode_event
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
@@ -49,7 +48,7 @@ from mfgsync.operators.steps import (
     planning_key,
 )
 from mfgsync.schemas.events import Event
-from mfgsync.schemas.outputs import DeadLetter, OutputRecord, SyncException
+from mfgsync.schemas.outputs import DeadLetter, OutcomeCount, OutputRecord, SyncException
 from mfgsync.schemas.vocabulary import COUNTS
 
 Clock = Callable[[], datetime]
@@ -66,14 +65,6 @@ class PlanObserver(Protocol):
 def system_clock() -> datetime:
     """Processing time, UTC."""
     return datetime.now(UTC)
-
-
-class OutcomeCount(BaseModel):
-    """How many input records of one topic ended in one outcome (replay summary)."""
-
-    topic: str
-    outcome: str
-    count: int
 
 
 @dataclass(frozen=True)
@@ -297,14 +288,14 @@ def build_core(
 
 def count_outcomes(verdicts: Stream[Verdict | DeadLetter]) -> Stream[tuple[str, OutcomeCount]]:
     """Counts per topic and outcome at end of input (finite runs only)."""
-    keyed = op.map("outcome_key", verdicts, _outcome_key)
+    keyed = op.map("outcome_key", verdicts, outcome_key)
     counted = op.count_final("count_outcomes", keyed, lambda k: k)
     return op.map(
         "outcome_record",
         counted,
         lambda kc: (
             COUNTS,
-            OutcomeCount(topic=kc[0].split("|")[0], outcome=kc[0].split("|")[1], count=kc[1]),
+            OutcomeCount(count_id=kc[0], topic=kc[0].split("|")[0], outcome=kc[0].split("|")[1], count=kc[1]),
         ),
     )
 
@@ -337,6 +328,7 @@ def _schema_invalid(
     return update
 
 
-def _outcome_key(v: Verdict | DeadLetter) -> str:
+def outcome_key(v: Verdict | DeadLetter) -> str:
+    """`topic|outcome` of a terminal verdict or dead letter."""
     topic, outcome = outcome_of(v)
     return f"{topic}|{outcome.value}"

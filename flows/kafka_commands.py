@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +13,12 @@ from pathlib import Path
 from mfgsync.connectors.files import input_files
 from mfgsync.connectors.jsonl import RawRecord, decode_event
 from mfgsync.connectors.kafka import COMPACTED, create_topics, produce_all
+from mfgsync.connectors.recovery_store import create_store, discard_abandoned_snapshots, store_ready
 from mfgsync.connectors.serde import Serde
 from mfgsync.flows.settings import Settings
 from mfgsync.schemas.events import TOPIC_TYPES, Event
 from mfgsync.schemas.outputs import OUTPUT_TYPES
-from mfgsync.schemas.vocabulary import CHANGELOG_TOPICS
+from mfgsync.schemas.vocabulary import COMPACTED_TOPICS
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _topics_create(settings: Settings, partitions: int) -> int:
     topics = {t: {} for t in TOPIC_TYPES}
-    topics.update({t: (dict(COMPACTED) if t in CHANGELOG_TOPICS else {}) for t in OUTPUT_TYPES})
+    topics.update({t: (dict(COMPACTED) if t in COMPACTED_TOPICS else {}) for t in OUTPUT_TYPES})
     named = {settings.topic(t): config for t, config in topics.items()}
     outcome = create_topics(settings.librdkafka(), named, partitions, settings.replication_factor)
     if settings.value_format == "avro":
@@ -65,7 +65,7 @@ def _topics_create(settings: Settings, partitions: int) -> int:
             record = TOPIC_TYPES.get(topic) or OUTPUT_TYPES[topic]
             serde.codec.register(settings.topic(topic), record.__name__)
     for topic, what in sorted(outcome.items()):
-        kind = "compacted" if settings.canonical(topic) in CHANGELOG_TOPICS else "delete"
+        kind = "compacted" if settings.canonical(topic) in COMPACTED_TOPICS else "delete"
         print(f"{what:<8} {topic} ({partitions} partitions, {kind})")
     return 0
 
@@ -110,12 +110,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     recovery = args.recovery_dir or settings.recovery_dir
     if recovery:
         store = Path(recovery)
-        if not store.exists() or not any(store.iterdir()):
-            store.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                [sys.executable, "-m", "bytewax.recovery", str(store), str(settings.recovery_partitions)],
-                check=True,
-            )
+        if not store_ready(store):
+            create_store(store, settings.recovery_partitions)
+        if not args.addresses:
+            # One process holds every partition: drop what a killed execution left behind.
+            discard_abandoned_snapshots(store)
         command += [
             "-r",
             str(store),

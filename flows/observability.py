@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mfgsync.connectors.alerting import AlertDispatcher
+from mfgsync.connectors.kafka import Rejected
 from mfgsync.connectors.metrics import SyncMetrics
 from mfgsync.operators.guard import Outcome, Verdict
 from mfgsync.operators.planner import PlanningFact, PlantPlanner
@@ -84,6 +85,10 @@ class StatusBoard:
         self.metrics.events.labels(topic, outcome.value).inc()
         with self._lock:
             self._outcomes[outcome.value] += 1
+
+    def output_rejected(self, rejected: Rejected) -> None:
+        """Count an output record the broker refused (or that could not be encoded)."""
+        self.metrics.outputs_rejected.labels(rejected.topic, rejected.error).inc()
 
     def record(self, item: tuple[str, OutputRecord]) -> None:
         """Track an emitted record's effect on open shortages, triggers and exceptions."""

@@ -25,7 +25,7 @@ from mfgsync.flows.gc_tuning import tune_gc
 from mfgsync.schemas.outputs import OUTPUT_TYPES
 from mfgsync.schemas.vocabulary import COUNTS
 
-OUTPUT_TOPICS = (*sorted(OUTPUT_TYPES), COUNTS)
+OUTPUT_TOPICS = tuple(sorted({*OUTPUT_TYPES, COUNTS}))
 
 
 def replay_flow(

@@ -13,6 +13,7 @@ snapshot and no longer true is withdrawn rather than left behind.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -20,25 +21,29 @@ from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
+from bytewax.operators import StatefulBatchLogic
 from bytewax.operators.windowing import SystemClock, TumblingWindower, fold_window
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from mfgsync.connectors.alerting import AlertDispatcher, AlertmanagerChannel, WebhookChannel
 from mfgsync.connectors.http_status import StatusServer
-from mfgsync.connectors.kafka import KafkaRawSource, KafkaRecordSink, read_topic
+from mfgsync.connectors.jsonl import RawRecord, dead_letter
+from mfgsync.connectors.kafka import KafkaRawSource, KafkaRecordSink, Rejected, read_topic
 from mfgsync.connectors.metrics import SyncMetrics
 from mfgsync.connectors.serde import Serde
-from mfgsync.flows.dataflow import FlowConfig, PlanObserver, build_core
+from mfgsync.flows.dataflow import FlowConfig, PlanObserver, build_core, outcome_key
 from mfgsync.flows.gc_tuning import tune_gc
 from mfgsync.flows.observability import StatusBoard
 from mfgsync.flows.settings import Settings
 from mfgsync.operators.guard import Outcome, Verdict
 from mfgsync.operators.lag import LagWindow
+from mfgsync.schemas.events import Event
 from mfgsync.schemas.outputs import (
     OUTPUT_TYPES,
     DeadLetter,
     LagReport,
+    OutcomeCount,
     OutputRecord,
     ShortageSignal,
     SyncException,
@@ -46,6 +51,9 @@ from mfgsync.schemas.outputs import (
 from mfgsync.schemas.vocabulary import CHANGELOG_TOPICS, parse_item_key
 
 log = logging.getLogger(__name__)
+
+ADOPT_ATTEMPTS = 10
+"""Times reading a changelog back is tried (30 s each) before the start fails."""
 
 
 def published_reader(settings: Settings, serde: Serde) -> Callable[[str], list[OutputRecord]]:
@@ -57,16 +65,32 @@ def published_reader(settings: Settings, serde: Serde) -> Callable[[str], list[O
         if by_plant is None:
             by_plant = {}
             for cls in (OUTPUT_TYPES[topic] for topic in CHANGELOG_TOPICS):
-                latest: dict[bytes | None, OutputRecord] = {}
-                for key, value in read_topic(settings.librdkafka(), settings.topic(cls.TOPIC)):
-                    if value is not None:
-                        latest[key] = serde.decode_record(cls, value)
-                for record in latest.values():
+                for record in _latest_records(settings, serde, cls):
                     by_plant.setdefault(_plant_of(record), []).append(record)
             log.info("adopted published records for %d plants", len(by_plant))
         return by_plant.get(plant, [])
 
     return published
+
+
+def _latest_records(settings: Settings, serde: Serde, cls: type[OutputRecord]) -> Iterable[OutputRecord]:
+    """The latest record per key of one changelog; waits for a broker that is restarting."""
+    attempt = 0
+    while True:
+        latest: dict[bytes | None, bytes] = {}
+        try:
+            for key, value in read_topic(settings.librdkafka(), settings.topic(cls.TOPIC)):
+                if value is None:
+                    latest.pop(key, None)
+                else:
+                    latest[key] = value
+        except (TimeoutError, KafkaException) as exc:
+            attempt += 1
+            if attempt >= ADOPT_ATTEMPTS:
+                raise
+            log.warning("reading %s back failed (%s); retrying", cls.TOPIC, exc)
+            continue
+        return [serde.decode_record(cls, value) for value in latest.values()]
 
 
 def _plant_of(record: OutputRecord) -> str:
@@ -108,6 +132,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
         group_id=settings.consumer_group,
         on_lag=board.consumer_lag,
         on_assign=board.partition_assigned,
+        durable=settings.recovery_dir is not None,
     )
     raw = op.input("kafka_in", flow, source)
     decoded = op.inspect(
@@ -115,12 +140,79 @@ def build_service_flow(settings: Settings) -> Dataflow:
     )
     streams = build_core(flow, decoded, config, decoded=True)
     op.inspect("observe_outcomes", streams.verdicts, lambda _s, v: board.verdict(v))
-    records = op.merge("with_lag", streams.records, lag_reports(streams.verdicts, settings))
+    records = op.merge(
+        "with_lag_and_counts",
+        streams.records,
+        lag_reports(streams.verdicts, settings),
+        outcome_counts(decoded, streams.verdicts),
+    )
     op.inspect("observe_records", records, lambda _s, r: board.record(r))
     names = {t: settings.topic(t) for t in OUTPUT_TYPES}
-    op.output("kafka_out", records, KafkaRecordSink(settings.librdkafka(), serde.encode, names))
+    sink = KafkaRecordSink(
+        settings.librdkafka(),
+        serde.encode,
+        names,
+        on_rejected=board.output_rejected,
+        dead_letter=functools.partial(rejected_output_letter, max_raw=settings.dlq_max_raw_bytes),
+    )
+    keyed = op.map("by_record_key", records, lambda tr: (tr[1].record_key(), tr))
+    op.output("kafka_out", keyed, sink)
     tune_gc()
     return flow
+
+
+def rejected_output_letter(rejected: Rejected, max_raw: int) -> tuple[str, OutputRecord] | None:
+    """The dead letter that replaces an output record the broker refused (or that did not encode)."""
+    if isinstance(rejected.record, DeadLetter):
+        return None  # a dead letter is not dead-lettered again
+    raw = RawRecord(
+        origin=rejected.topic,
+        partition=-1,
+        offset=-1,
+        value=rejected.record.model_dump_json().encode(),
+        key=rejected.key.encode(),
+    )
+    letter = dead_letter(
+        raw, f"OUTPUT_{rejected.error}", f"output record rejected: {rejected.reason}", max_raw=max_raw
+    )
+    return DeadLetter.TOPIC, letter.model_copy(update={"dlq_id": f"output|{rejected.topic}|{rejected.key}"})
+
+
+class CountLogic(StatefulBatchLogic[object, OutputRecord, int]):
+    """A running count of one `topic|outcome` key, published after every batch."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.key = ""
+
+    def on_batch(self, values: list[object]) -> tuple[Iterable[OutputRecord], bool]:
+        key = str(values[0])
+        self.count += len(values)
+        topic, _, outcome = key.rpartition("|")
+        record = OutcomeCount(count_id=key, topic=topic, outcome=outcome, count=self.count)
+        return [record], StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> int:
+        return self.count
+
+
+def outcome_counts(
+    decoded: Stream[Event | DeadLetter], verdicts: Stream[Verdict | DeadLetter]
+) -> Stream[tuple[str, OutputRecord]]:
+    """`sync.counts`: per input topic, records read and records per outcome, so far.
+
+    Counted in recovered state (a restart resumes the counts with the offsets), so the
+    published totals hold for the run as a whole, unlike the per-process Prometheus counters.
+    """
+    read = op.map("count_read", decoded, lambda item: f"{_topic_of(item)}|read")
+    outcomes = op.map("count_outcome", verdicts, outcome_key)
+    keyed = op.key_on("count_key", op.merge("count_all", read, outcomes), lambda key: key)
+    counted = op.stateful_batch("outcome_counts", keyed, lambda resume: CountLogic(resume or 0))
+    return op.map("count_record", counted, lambda kv: (OutcomeCount.TOPIC, kv[1]))
+
+
+def _topic_of(item: Event | DeadLetter) -> str:
+    return (item.topic or "unknown") if isinstance(item, DeadLetter) else item.TOPIC
 
 
 ALIGN = datetime(2020, 1, 1, tzinfo=UTC)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     recovery_partitions: int = Field(4, ge=1)
     snapshot_interval_s: int = Field(10, gt=0)
     backup_interval_s: int = Field(60, ge=0)
+    dlq_max_raw_bytes: int = Field(64 * 1024, ge=0)
+    """At most this many bytes of a rejected value are kept in its dead letter (with its size
+    and SHA-256), so a dead letter always fits on the broker."""
 
     def plant_defaults(self) -> PlantDefaults:
         """The plant-wide planning defaults these settings give."""

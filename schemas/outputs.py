@@ -143,7 +143,11 @@ class Header(Record):
 
 
 class DeadLetter(OutputRecord):
-    """A record that could not be decoded or validated, kept whole with the reason."""
+    """A record that could not be decoded, validated or delivered, with the reason.
+
+    The value is kept whole up to a configured size (`raw_size` and `raw_sha256` always
+    describe the whole value), so a dead letter always fits on the broker.
+    """
 
     TOPIC = vocabulary.DEAD_LETTERS
 
@@ -153,6 +157,9 @@ class DeadLetter(OutputRecord):
     offset: int
     key: bytes | None = None
     raw: bytes
+    raw_size: int | None = None
+    """Size of the whole value; `raw` keeps at most a configured number of its bytes."""
+    raw_sha256: str | None = None
     headers: tuple[Header, ...] = ()
     reason: str
     error: str
@@ -186,6 +193,25 @@ class LagReport(OutputRecord):
         return self.report_id
 
 
+class OutcomeCount(OutputRecord):
+    """How many input records of one topic ended in one outcome (or were read), so far.
+
+    The service publishes these as a changelog (`sync.counts`, latest per `count_id`), counted
+    in its recovered state, so the totals hold across restarts: per topic, read = applied +
+    deduplicated + superseded + dead_lettered once every read record has its outcome.
+    """
+
+    TOPIC = "sync.counts"
+
+    count_id: str
+    topic: str
+    outcome: str
+    count: int
+
+    def record_key(self) -> str:
+        return self.count_id
+
+
 OUTPUT_TYPES: dict[str, type[OutputRecord]] = {
     cls.TOPIC: cls
     for cls in (
@@ -195,6 +221,7 @@ OUTPUT_TYPES: dict[str, type[OutputRecord]] = {
         SyncException,
         DeadLetter,
         LagReport,
+        OutcomeCount,
     )
 }
 """Every output record type by its default topic."""

@@ -40,11 +40,13 @@ EXCEPTIONS: Final = "sync.exceptions"
 DEAD_LETTERS: Final = "sync.dlq"
 LAG: Final = "sync.lag"
 COUNTS: Final = "sync.counts"
-"""Replays only: how many input records of each topic ended in each outcome."""
+"""How many input records of each topic were read and ended in each outcome (latest per id)."""
 
 CHANGELOG_TOPICS: Final = (TRIGGERS, SHORTAGES, AVAILABILITY, EXCEPTIONS)
 """Compacted changelogs keyed by stable id; what a planner adopts again after a restart."""
-OUTPUT_TOPICS: Final = (*CHANGELOG_TOPICS, DEAD_LETTERS, LAG)
+COMPACTED_TOPICS: Final = (*CHANGELOG_TOPICS, COUNTS)
+"""Topics whose latest record per key is the truth: compacted on the broker."""
+OUTPUT_TOPICS: Final = (*CHANGELOG_TOPICS, DEAD_LETTERS, LAG, COUNTS)
 """Every topic the service writes."""
 
 # ----------------------------------------------------------- changelog states

@@ -48,8 +48,8 @@ from mfgsync.schemas.outputs import OUTPUT_TYPES
 MODELS: list[type[BaseModel]] = [*EVENT_TYPES.values(), *OUTPUT_TYPES.values()]
 ENVELOPE = ["event_id", "source", "source_seq", "event_time", "plant", "correlation_id"]
 
-LONG_FIELDS = frozenset({"source_seq", "as_of_seq", "offset"})
-"""Integer fields written as Avro `long`; every other integer field is an Avro `int`."""
+LONG_FIELDS = frozenset({"source_seq", "as_of_seq", "offset", "raw_size", "OutcomeCount.count"})
+"""Integer fields written as Avro `long` (by name, or `Model.field`); every other one is an Avro `int`."""
 INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 SCALARS: dict[object, str] = {
@@ -84,8 +84,9 @@ def field_of(schema: dict[str, Any], name: str) -> dict[str, Any]:
 # --- The Avro type a model field maps to, and the type a schema declares, as the same notation ---
 
 
-def int_type(field: str) -> str:
-    return "long" if field in LONG_FIELDS else "int"
+def int_type(field: str, owner: type[BaseModel] | None = None) -> str:
+    qualified = f"{owner.__name__}.{field}" if owner is not None else field
+    return "long" if field in LONG_FIELDS or qualified in LONG_FIELDS else "int"
 
 
 def literal_name(literal: object, owner: type[BaseModel]) -> str:
@@ -126,7 +127,7 @@ def model_type(annotation: Any, field: str, owner: type[BaseModel]) -> str:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return f"record {annotation.__name__}"
     if annotation is int:
-        return int_type(field)
+        return int_type(field, owner)
     if annotation in SCALARS:
         return SCALARS[annotation]
     return f"<no Avro mapping for {annotation!r}>"
