@@ -432,8 +432,14 @@ def create_topics(
     return outcome
 
 
-def produce_all(config: dict[str, str], messages: Iterable[tuple[str, bytes, bytes]]) -> int:
-    """Publish `(topic, key, value)` messages and wait for every delivery; return the count."""
+def produce_all(
+    config: dict[str, Any], messages: Iterable[tuple[str, bytes, bytes]], flush_timeout_s: float = 30.0
+) -> int:
+    """Publish `(topic, key, value)` messages and wait for every delivery; return the count.
+
+    Waits at most ``flush_timeout_s`` for the last deliveries (and librdkafka's
+    ``message.timeout.ms`` for each): undelivered messages raise `RuntimeError`.
+    """
     producer = Producer({"enable.idempotence": "true", "linger.ms": "20", **config})
     failures: list[str] = []
 
@@ -451,7 +457,10 @@ def produce_all(config: dict[str, str], messages: Iterable[tuple[str, bytes, byt
                 producer.poll(0.1)
         producer.poll(0)
         count += 1
-    producer.flush()
+    waiting = producer.flush(flush_timeout_s)
+    if waiting:
+        msg = f"{waiting} of {count} messages still undelivered after {flush_timeout_s:g} s"
+        raise RuntimeError(msg)
     if failures:
         msg = f"{len(failures)} of {count} messages were not delivered: {failures[0]}"
         raise RuntimeError(msg)

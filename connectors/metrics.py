@@ -6,6 +6,8 @@ Names and labels are the contract that the shipped alert rules and dashboard que
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
@@ -72,3 +74,55 @@ class SyncMetrics:
             buckets=LAG_BUCKETS,
             registry=registry,
         )
+
+
+class AlertMetrics:
+    """The alert channels' metrics (`connectors.alert_dispatch`), labelled by channel."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.sent = Counter(
+            "mfgsync_alerts_sent", "Alert changes delivered to a channel.", ["channel"], registry=registry
+        )
+        self.failed = Counter(
+            "mfgsync_alerts_failed",
+            "Alert changes a channel rejected (HTTP 4xx: retrying would not help).",
+            ["channel"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "mfgsync_alerts_dropped",
+            "Alert changes still waiting at shutdown (or submitted after it).",
+            ["channel"],
+            registry=registry,
+        )
+        self.coalesced = Counter(
+            "mfgsync_alerts_coalesced",
+            "Alert changes replaced by a newer state of the same signal before delivery.",
+            ["channel"],
+            registry=registry,
+        )
+        self.outages = Counter(
+            "mfgsync_alert_channel_outages",
+            "Times a channel became unreachable (refused, timed out, 5xx).",
+            ["channel"],
+            registry=registry,
+        )
+        self.up = Gauge(
+            "mfgsync_alert_channel_up",
+            "1 while the channel's last delivery attempt succeeded, 0 during an outage.",
+            ["channel"],
+            registry=registry,
+        )
+        self.waiting = Gauge(
+            "mfgsync_alert_queue_depth",
+            "Alert changes waiting for delivery (at most one per signal).",
+            ["channel"],
+            registry=registry,
+        )
+
+    def export(self, channel: str, *, waiting: Callable[[], float]) -> None:
+        """Export a channel's series from the start: zero counters, up, and its waiting count."""
+        for counter in (self.sent, self.failed, self.dropped, self.coalesced, self.outages):
+            counter.labels(channel)
+        self.up.labels(channel).set(1)
+        self.waiting.labels(channel).set_function(waiting)

@@ -8,13 +8,17 @@ against Kafka, configured by `MFGSYNC_*` environment variables (see `flows/setti
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from mfgsync.connectors.files import count_lines, input_files
+from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.replay import read_changelog, run_replay
 from mfgsync.flows.scenario import ECO, scenario_lines
 from mfgsync.schemas.vocabulary import DEAD_LETTERS, EXCEPTIONS, SEVERITY_RANK, SHORTAGES, TRIGGERS, is_live
@@ -30,6 +34,17 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mfgsync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,9 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="run the dataflow over JSON Lines files and exit")
     replay.add_argument("--input", required=True, help="a .jsonl file or a directory of them")
     replay.add_argument("--output", required=True, help="directory for the changelog files")
-    replay.add_argument("--today", type=_date, default=None, help="planning date (default: today, UTC)")
+    replay.add_argument(
+        "--today", type=_date, default=None, help="planning date (default: MFGSYNC_TODAY, else today, UTC)"
+    )
     replay.add_argument("--bucket", choices=("day", "week"), default="day")
-    replay.add_argument("--workers", type=int, default=1, help="worker threads (results are the same)")
+    replay.add_argument("--workers", type=_positive, default=1, help="worker threads (results are the same)")
+    replay.add_argument("--quiet", "-q", action="store_true", help="no progress bar on a terminal")
 
     topics = sub.add_parser("topics", help="Kafka topic provisioning")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
@@ -53,12 +71,17 @@ def _parser() -> argparse.ArgumentParser:
 
     produce = sub.add_parser("produce", help="publish JSON Lines events to their Kafka topics")
     produce.add_argument("--input", required=True, help="a .jsonl file or a directory of them")
+    produce.add_argument("--quiet", "-q", action="store_true", help="no progress bar on a terminal")
 
     status = sub.add_parser("status", help="summarise a running service (its /status endpoint)")
-    status.add_argument("--url", default=None, help="service base URL (default: http://127.0.0.1:9464)")
+    status.add_argument(
+        "--url",
+        default=None,
+        help="service URL or host:port (default: MFGSYNC_METRICS_HOST:MFGSYNC_METRICS_PORT, 127.0.0.1:9464)",
+    )
 
     run = sub.add_parser("run", help="run the service against Kafka until stopped")
-    run.add_argument("--workers", "-w", type=int, default=1, help="worker threads per process")
+    run.add_argument("--workers", "-w", type=_positive, default=1, help="worker threads per process")
     run.add_argument("--process-id", "-i", type=int, default=None, help="this process in a cluster")
     run.add_argument("--addresses", "-a", default=None, help="host:port;host:port of every process")
     run.add_argument(
@@ -71,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--bucket", choices=("day", "week"), default=None, help="planning buckets (default: day)"
     )
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar on a terminal")
     return parser
 
 
@@ -88,13 +112,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mfgsync.flows import kafka_commands
 
             return kafka_commands.main(args)
-        counts = run_replay(args.input, args.output, args.today, args.bucket, args.workers)
-    except (FileNotFoundError, LookupError) as exc:
+        return _replay(args)
+    except (FileNotFoundError, LookupError, ReplayError) as exc:
         print(f"mfgsync: {exc}", file=sys.stderr)
         return 2
-    print(_counts_line(counts))
-    print(f"changelogs in {Path(args.output).resolve()}")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    today = args.today or _env_today()
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        msg = f"--output {output} is a file; it must be a directory (it is created if missing)"
+        raise ReplayError(msg)
+    files = input_files(args.input)
+    show = on_terminal(args.quiet)
+    total = count_lines(files)
+    progress = Progress("replay", total=total, unit="events", enabled=show)
+    started = time.monotonic()
+    try:
+        counts = run_replay(args.input, output, today, args.bucket, args.workers, on_read=progress.update)
+    finally:
+        progress.close()
+    elapsed_s = time.monotonic() - started
+    read = sum(counts.values())
+    if read == 0:
+        print(f"mfgsync: warning: {args.input} has no events; the changelogs are empty", file=sys.stderr)
+    print(f"{_counts_line(counts)} in {elapsed_s:.1f} s ({read / max(elapsed_s, 1e-9):.0f}/s)")
+    print(f"changelogs in {output.resolve()}")
     return 0
+
+
+class ReplayError(ValueError):
+    """A replay argument or setting that cannot work."""
+
+
+def _env_today() -> date | None:
+    text = os.environ.get("MFGSYNC_TODAY")
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        msg = f"MFGSYNC_TODAY={text!r} is invalid: expected a date YYYY-MM-DD (or pass --today)"
+        raise ReplayError(msg) from None
 
 
 def _demo(output: Path, today: date, bucket: str) -> int:

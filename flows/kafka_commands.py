@@ -3,62 +3,78 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from mfgsync.connectors.files import input_files
+from confluent_kafka import KafkaException
+
+from mfgsync.connectors.files import count_lines, input_files
 from mfgsync.connectors.jsonl import RawRecord, decode_event
 from mfgsync.connectors.kafka import COMPACTED, create_topics, produce_all
 from mfgsync.connectors.recovery_store import create_store, discard_abandoned_snapshots, store_ready
 from mfgsync.connectors.serde import Serde
+from mfgsync.flows.logs import kafka_logger, setup_logging
+from mfgsync.flows.preflight import (
+    UNREACHABLE_EXIT,
+    CommandError,
+    check_broker,
+    check_registry,
+    load_settings,
+)
+from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.settings import Settings
 from mfgsync.schemas.events import TOPIC_TYPES, Event
 from mfgsync.schemas.outputs import OUTPUT_TYPES
 from mfgsync.schemas.vocabulary import COMPACTED_TOPICS
 
 
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line, for log shippers."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def setup_logging() -> None:
-    """Structured logs on stderr."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonLogFormatter())
-    logging.basicConfig(level=os.environ.get("MFGSYNC_LOG_LEVEL", "INFO"), handlers=[handler], force=True)
-
-
 def main(args: argparse.Namespace) -> int:
-    """Dispatch a Kafka subcommand."""
+    """Dispatch a Kafka subcommand; a failure is one line on stderr and a non-zero exit."""
     setup_logging()
-    settings = Settings()
-    if args.command == "topics":
-        return _topics_create(settings, args.partitions or settings.topic_partitions)
-    if args.command == "produce":
-        return _produce(settings, Path(args.input))
-    return _run(settings, args)
+    try:
+        settings = load_settings()
+        if args.command == "topics":
+            check_broker(settings)
+            check_registry(settings)
+            return _topics_create(settings, args.partitions or settings.topic_partitions)
+        if args.command == "produce":
+            check_broker(settings)
+            check_registry(settings)
+            return _produce(settings, Path(args.input), quiet=args.quiet)
+        check_broker(settings, [settings.topic(t) for t in settings.input_topics])
+        check_registry(settings)
+        return _run(settings, args)
+    except (CommandError, KafkaException, TimeoutError, LookupError, FileNotFoundError) as exc:
+        lines = exc.lines if isinstance(exc, CommandError) else [_one_line(exc)]
+        for line in lines[:MAX_ERROR_LINES]:
+            print(f"mfgsync: {line}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, CommandError) else UNREACHABLE_EXIT
+
+
+MAX_ERROR_LINES = 10
+
+
+def _one_line(exc: BaseException) -> str:
+    error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else exc
+    text = error.str() if hasattr(error, "str") else str(error)
+    return " ".join(text.split()) or type(exc).__name__
 
 
 def _topics_create(settings: Settings, partitions: int) -> int:
     topics = {t: {} for t in TOPIC_TYPES}
     topics.update({t: (dict(COMPACTED) if t in COMPACTED_TOPICS else {}) for t in OUTPUT_TYPES})
     named = {settings.topic(t): config for t, config in topics.items()}
-    outcome = create_topics(settings.librdkafka(), named, partitions, settings.replication_factor)
+    outcome = create_topics(
+        {**settings.librdkafka(), "logger": kafka_logger()},
+        named,
+        partitions,
+        settings.replication_factor,
+        timeout_s=settings.connect_timeout_s,
+    )
     if settings.value_format == "avro":
         serde = Serde(settings)
         for topic in topics:
@@ -70,8 +86,8 @@ def _topics_create(settings: Settings, partitions: int) -> int:
     return 0
 
 
-def _events(path: Path, invalid: list[str]) -> Iterator[Event]:
-    for file in input_files(path):
+def _events(files: list[Path], invalid: list[str]) -> Iterator[Event]:
+    for file in files:
         with file.open("rb") as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
@@ -83,22 +99,41 @@ def _events(path: Path, invalid: list[str]) -> Iterator[Event]:
                     invalid.append(f"{file}:{number}: {decoded.reason}")
 
 
-def _produce(settings: Settings, path: Path) -> int:
+def _produce(settings: Settings, path: Path, *, quiet: bool = False) -> int:
     """Publish events keyed by plant and sequencing key, so each key keeps its order."""
     serde = Serde(settings)
     invalid: list[str] = []
-    messages = (
-        (
-            settings.topic(event.TOPIC),
-            f"{event.plant}|{event.sequencing_key()}".encode(),
-            serde.encode(settings.topic(event.TOPIC), event),
-        )
-        for event in _events(path, invalid)
-    )
-    count = produce_all(settings.librdkafka(), messages)
+    files = input_files(path)
+    show = on_terminal(quiet)
+    progress = Progress("produce", total=count_lines(files) if show else None, unit="events", enabled=show)
+    started = time.monotonic()
+
+    def messages() -> Iterator[tuple[str, bytes, bytes]]:
+        for number, event in enumerate(_events(files, invalid), start=1):
+            topic = settings.topic(event.TOPIC)
+            yield topic, f"{event.plant}|{event.sequencing_key()}".encode(), serde.encode(topic, event)
+            if number % 1000 == 0:
+                progress.update(1000)
+
+    config = {
+        "message.timeout.ms": str(int(settings.connect_timeout_s * 1000)),
+        **settings.librdkafka(),
+        "logger": kafka_logger(),
+    }
+    try:
+        count = produce_all(config, messages(), flush_timeout_s=settings.connect_timeout_s)
+    except RuntimeError as exc:  # deliveries failed or timed out
+        msg = f"{_one_line(exc)} (broker {settings.kafka_bootstrap}; check MFGSYNC_KAFKA_BOOTSTRAP)"
+        raise CommandError(msg) from None
+    finally:
+        progress.close()
     for problem in invalid[:20]:
         print(f"skipped {problem}", file=sys.stderr)
-    print(f"produced {count} events; skipped {len(invalid)} invalid lines")
+    elapsed_s = time.monotonic() - started
+    print(
+        f"produced {count} events in {elapsed_s:.1f} s ({count / max(elapsed_s, 1e-9):.0f}/s); "
+        f"skipped {len(invalid)} invalid lines"
+    )
     return 1 if invalid else 0
 
 
@@ -134,9 +169,19 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         env["MFGSYNC_TODAY"] = args.today.isoformat()
     if args.bucket is not None:
         env["MFGSYNC_BUCKET"] = args.bucket
+    if args.quiet:
+        env["MFGSYNC_PROGRESS"] = "false"
     logging.getLogger("mfgsync").info(
-        "starting %s",
-        json.dumps({"workers": args.workers, "recovery": recovery, "tail": not args.exit_at_end}),
+        "starting the dataflow: %d worker(s), recovery %s, %s",
+        args.workers,
+        recovery or "off",
+        "to the end of the input" if args.exit_at_end else "following the input",
+        extra={
+            "event": "launch",
+            "workers": args.workers,
+            "recovery": recovery,
+            "tail": not args.exit_at_end,
+        },
     )
     # Become the runner, so that signals (SIGTERM from an orchestrator) reach the dataflow.
     sys.stdout.flush()

@@ -7,15 +7,17 @@ updates the Prometheus metrics. Each process has its own board; Prometheus sums 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mfgsync.connectors.alerting import AlertDispatcher
+from mfgsync.connectors.alert_dispatch import AlertDispatcher
 from mfgsync.connectors.kafka import Rejected
 from mfgsync.connectors.metrics import SyncMetrics
+from mfgsync.operators.alerts import AlertAction, AlertRule
 from mfgsync.operators.guard import Outcome, Verdict
 from mfgsync.operators.planner import PlanningFact, PlantPlanner
 from mfgsync.operators.steps import outcome_of
@@ -43,16 +45,22 @@ class StatusBoard:
         *,
         ready_max_lag: int = 1_000,
         alerts: AlertDispatcher | None = None,
+        alert_rule: AlertRule | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.metrics = metrics
         self.ready_max_lag = ready_max_lag
         self.alerts = alerts
+        self.alert_rule = alert_rule or AlertRule()
         self.clock = clock
         self.started = clock()
         self._lock = threading.Lock()
         self._ingested: OrderedDict[str, float] = OrderedDict()
         self._outcomes: Counter[str] = Counter()
+        self._outputs: Counter[str] = Counter()
+        self._dead_letters: Counter[str] = Counter()
+        self._rejected: Counter[str] = Counter()
+        self._last_rejection = ""
         self._shortages: dict[str, tuple[str, str]] = {}
         self._shortage_counts: Counter[tuple[str, str]] = Counter()
         self._triggers: dict[str, str] = {}
@@ -89,10 +97,17 @@ class StatusBoard:
     def output_rejected(self, rejected: Rejected) -> None:
         """Count an output record the broker refused (or that could not be encoded)."""
         self.metrics.outputs_rejected.labels(rejected.topic, rejected.error).inc()
+        with self._lock:
+            self._rejected[rejected.error] += 1
+            self._last_rejection = f"{rejected.topic} {rejected.key}: {rejected.reason}"
 
     def record(self, item: tuple[str, OutputRecord]) -> None:
         """Track an emitted record's effect on open shortages, triggers and exceptions."""
-        _, record = item
+        topic, record = item
+        with self._lock:
+            self._outputs[topic] += 1
+            if isinstance(record, DeadLetter):
+                self._dead_letters[record.error] += 1
         if isinstance(record, ShortageSignal):
             self._shortage(record)
         elif isinstance(record, ProcurementTrigger):
@@ -113,6 +128,12 @@ class StatusBoard:
                     "p99_s": record.p99_s,
                     "max_s": record.max_s,
                 }
+
+    def adopted(self, records: Sequence[OutputRecord]) -> None:
+        """A plant's records published before this start: its open shortages are open here too."""
+        for record in records:
+            if isinstance(record, ShortageSignal):
+                self._shortage(record)
 
     def planned(
         self, planner: PlantPlanner, facts: Sequence[PlanningFact], records: Sequence[OutputRecord]
@@ -197,6 +218,25 @@ class StatusBoard:
                     )
                 ],
                 "lag": dict(sorted(self._lag.items())),
+                "alerts": [dataclasses.asdict(h) for h in self.alerts.health()] if self.alerts else [],
+            }
+
+    def totals(self) -> dict[str, Any]:
+        """Running totals for progress lines.
+
+        Inputs by outcome, outputs by topic, dead letters by error, outputs the broker refused
+        by error (and the last one), assigned partitions, lag.
+        """
+        with self._lock:
+            return {
+                "events": dict(self._outcomes),
+                "outputs": dict(self._outputs),
+                "dead_letters": dict(self._dead_letters),
+                "rejected": dict(self._rejected),
+                "last_rejection": self._last_rejection,
+                "partitions": sorted(self._assigned),
+                "lag_reported": len(self._consumer_lag),
+                "lag_messages": sum(self._consumer_lag.values()),
             }
 
     def _ready_unlocked(self) -> bool:
@@ -218,10 +258,11 @@ class StatusBoard:
                 self._shortage_counts[now] += 1
                 touched.add(now)
             counts = {key: self._shortage_counts[key] for key in touched}
+            action = self.alert_rule.decide(signal) if self.alerts is not None else AlertAction.NONE
         for (plant, severity), count in counts.items():
             self.metrics.shortages_open.labels(plant, severity).set(count)
-        if self.alerts is not None:
-            self.alerts.submit(signal)
+        if self.alerts is not None and action is not AlertAction.NONE:
+            self.alerts.submit(signal, firing=action is AlertAction.FIRE)
 
     def _exception(self, exception: SyncException) -> None:
         # Like shortages: the count moves by one per record. The age is read at scrape time,

@@ -12,16 +12,19 @@ import json
 import math
 import os
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource
 from bytewax.testing import cluster_main, run_main
 
 from mfgsync.connectors.files import JsonlSource, JsonlTopicSink
 from mfgsync.flows.dataflow import FlowConfig, build_flow
 from mfgsync.flows.gc_tuning import tune_gc
+from mfgsync.flows.progress import counted
 from mfgsync.schemas.outputs import OUTPUT_TYPES
 from mfgsync.schemas.vocabulary import COUNTS
 
@@ -33,8 +36,13 @@ def replay_flow(
     output_dir: str | Path,
     today: date | None = None,
     bucket: Literal["day", "week"] = "day",
+    on_read: Callable[[int], None] | None = None,
 ) -> Dataflow:
-    """The replay dataflow: files in, one changelog file per topic out."""
+    """The replay dataflow: files in, one changelog file per topic out.
+
+    Every topic's file is created, empty when the input causes nothing on it. ``on_read(n)``
+    is called after each batch of ``n`` input lines is read (progress).
+    """
     config = FlowConfig(
         bucket=bucket,
         today=today or datetime.now(UTC).date(),
@@ -43,7 +51,12 @@ def replay_flow(
     )
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    flow = build_flow(JsonlSource(input_path), JsonlTopicSink(output, OUTPUT_TOPICS), config)
+    for topic in OUTPUT_TOPICS:
+        (output / f"{topic}.jsonl").write_bytes(b"")  # the sink appends; a replay starts afresh
+    source: FixedPartitionedSource[Any, Any] = JsonlSource(input_path)
+    if on_read is not None:
+        source = counted(source, on_read)
+    flow = build_flow(source, JsonlTopicSink(output, OUTPUT_TOPICS), config)
     tune_gc()
     return flow
 
@@ -54,9 +67,10 @@ def run_replay(
     today: date | None = None,
     bucket: Literal["day", "week"] = "day",
     workers: int = 1,
+    on_read: Callable[[int], None] | None = None,
 ) -> Counter[str]:
     """Run a replay to completion; return the input counts by outcome."""
-    flow = replay_flow(input_path, output_dir, today, bucket)
+    flow = replay_flow(input_path, output_dir, today, bucket, on_read)
     if workers <= 1:
         run_main(flow)
     else:

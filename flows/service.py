@@ -23,19 +23,25 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulBatchLogic
 from bytewax.operators.windowing import SystemClock, TumblingWindower, fold_window
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from mfgsync.connectors.alerting import AlertDispatcher, AlertmanagerChannel, WebhookChannel
+from mfgsync.connectors.alert_dispatch import AlertChannel, AlertDispatcher
+from mfgsync.connectors.alertmanager import AlertmanagerChannel
 from mfgsync.connectors.http_status import StatusServer
 from mfgsync.connectors.jsonl import RawRecord, dead_letter
 from mfgsync.connectors.kafka import KafkaRawSource, KafkaRecordSink, Rejected, read_topic
 from mfgsync.connectors.metrics import SyncMetrics
 from mfgsync.connectors.serde import Serde
+from mfgsync.connectors.webhook import WebhookChannel
 from mfgsync.flows.dataflow import FlowConfig, PlanObserver, build_core, outcome_key
 from mfgsync.flows.gc_tuning import tune_gc
+from mfgsync.flows.heartbeat import Heartbeat
+from mfgsync.flows.logs import kafka_logger, setup_logging
 from mfgsync.flows.observability import StatusBoard
+from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.settings import Settings
+from mfgsync.operators.alerts import AlertRule
 from mfgsync.operators.guard import Outcome, Verdict
 from mfgsync.operators.lag import LagWindow
 from mfgsync.schemas.events import Event
@@ -45,7 +51,6 @@ from mfgsync.schemas.outputs import (
     LagReport,
     OutcomeCount,
     OutputRecord,
-    ShortageSignal,
     SyncException,
 )
 from mfgsync.schemas.vocabulary import CHANGELOG_TOPICS, parse_item_key
@@ -56,8 +61,16 @@ ADOPT_ATTEMPTS = 10
 """Times reading a changelog back is tried (30 s each) before the start fails."""
 
 
-def published_reader(settings: Settings, serde: Serde) -> Callable[[str], list[OutputRecord]]:
-    """Reads what each plant already published, once per process, for `PlantPlanner.adopt`."""
+def published_reader(
+    settings: Settings,
+    serde: Serde,
+    on_adopted: Callable[[list[OutputRecord]], None] | None = None,
+) -> Callable[[str], list[OutputRecord]]:
+    """Reads what each plant already published, once per process, for `PlantPlanner.adopt`.
+
+    ``on_adopted`` sees each plant's records as its planner adopts them (the status board
+    takes its open shortages, so their alerts are re-sent after a restart).
+    """
     by_plant: dict[str, list[OutputRecord]] | None = None
 
     def published(plant: str) -> list[OutputRecord]:
@@ -68,7 +81,10 @@ def published_reader(settings: Settings, serde: Serde) -> Callable[[str], list[O
                 for record in _latest_records(settings, serde, cls):
                     by_plant.setdefault(_plant_of(record), []).append(record)
             log.info("adopted published records for %d plants", len(by_plant))
-        return by_plant.get(plant, [])
+        records = by_plant.get(plant, [])
+        if on_adopted is not None:
+            on_adopted(records)
+        return records
 
     return published
 
@@ -79,7 +95,9 @@ def _latest_records(settings: Settings, serde: Serde, cls: type[OutputRecord]) -
     while True:
         latest: dict[bytes | None, bytes] = {}
         try:
-            for key, value in read_topic(settings.librdkafka(), settings.topic(cls.TOPIC)):
+            for key, value in read_topic(
+                {**settings.librdkafka(), "logger": kafka_logger()}, settings.topic(cls.TOPIC)
+            ):
                 if value is None:
                     latest.pop(key, None)
                 else:
@@ -120,13 +138,23 @@ def flow_config(
 
 
 def build_service_flow(settings: Settings) -> Dataflow:
-    """Kafka in, the mfgsync dataflow, Kafka out; metrics, status and alerts on the side."""
+    """Kafka in, the mfgsync dataflow, Kafka out; metrics, status, alerts and logs on the side."""
+    setup_logging()  # this is the process that does the work (`mfgsync run` execs the runner)
     serde = Serde(settings)
     board = _start_observability(settings, serde)
-    config = flow_config(settings, published_reader(settings, serde), board)
+    progress = Progress("mfgsync run", enabled=settings.progress and not settings.tail and on_terminal())
+    Heartbeat(
+        board,
+        settings.model_dump(mode="json"),
+        interval_s=settings.log_progress_s,
+        progress=progress,
+        alert_drain_s=settings.alert_drain_s,
+    ).start()
+    kafka = {**settings.librdkafka(), "logger": kafka_logger()}
+    config = flow_config(settings, published_reader(settings, serde, board.adopted), board)
     flow = Dataflow("mfgsync")
     source = KafkaRawSource(
-        settings.librdkafka(),
+        kafka,
         [settings.topic(t) for t in settings.input_topics],
         tail=settings.tail,
         group_id=settings.consumer_group,
@@ -149,7 +177,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
     op.inspect("observe_records", records, lambda _s, r: board.record(r))
     names = {t: settings.topic(t) for t in OUTPUT_TYPES}
     sink = KafkaRecordSink(
-        settings.librdkafka(),
+        kafka,
         serde.encode,
         names,
         on_rejected=board.output_rejected,
@@ -216,7 +244,6 @@ def _topic_of(item: Event | DeadLetter) -> str:
 
 
 ALIGN = datetime(2020, 1, 1, tzinfo=UTC)
-ALERT_DRAIN_S = 5.0
 
 
 def lag_reports(
@@ -274,23 +301,22 @@ class _Forward:
 def _start_observability(settings: Settings, serde: Serde) -> StatusBoard:
     registry = CollectorRegistry()
     registry.register(_Forward(REGISTRY))  # type: ignore[arg-type]
-    channels: list[Any] = []
+    channels: list[AlertChannel] = []
     if settings.alertmanager_url:
         channels.append(AlertmanagerChannel(settings.alertmanager_url))
     if settings.webhook_url:
         channels.append(WebhookChannel(settings.webhook_url, settings.webhook_secret))
     alerts = None
     if channels:
-        alerts = AlertDispatcher(
-            channels,
-            min_severity=settings.alert_min_severity,
-            registry=registry,
-            on_undeliverable=_undeliverable_to_dlq(settings, serde),
-        )
-    if alerts is not None:
-        # At exit, alerts still queued or retrying are reported (and dead-lettered), not lost.
-        atexit.register(alerts.close, ALERT_DRAIN_S)
-    board = StatusBoard(SyncMetrics(registry), ready_max_lag=settings.ready_max_lag, alerts=alerts)
+        alerts = AlertDispatcher(channels, registry=registry)
+        # At exit, what still waits is delivered for a few seconds, then counted and logged.
+        atexit.register(alerts.close, settings.alert_drain_s)
+    board = StatusBoard(
+        SyncMetrics(registry),
+        ready_max_lag=settings.ready_max_lag,
+        alerts=alerts,
+        alert_rule=AlertRule(settings.alert_min_severity),
+    )
     if settings.metrics_port:
         server = StatusServer(
             settings.metrics_host,
@@ -302,29 +328,6 @@ def _start_observability(settings: Settings, serde: Serde) -> StatusBoard:
         server.start()
         log.info("status endpoints on %s:%d", settings.metrics_host, server.port)
     return board
-
-
-def _undeliverable_to_dlq(settings: Settings, serde: Serde) -> Callable[[ShortageSignal, str, str], None]:
-    """Alerts that cannot be delivered become dead letters on `sync.dlq`."""
-    producer = Producer({**settings.librdkafka(), "linger.ms": "50"})
-    topic = settings.topic(DeadLetter.TOPIC)
-    atexit.register(producer.flush, 10)  # registered first, so it runs after the dispatcher closes
-
-    def dead_letter(signal: ShortageSignal, channel: str, reason: str) -> None:
-        letter = DeadLetter(
-            dlq_id=f"alert|{channel}|{signal.signal_id}|{signal.state}|{signal.shortage_date}",
-            topic=settings.topic(signal.TOPIC),
-            partition=-1,
-            offset=-1,
-            key=signal.signal_id.encode(),
-            raw=signal.model_dump_json().encode(),
-            reason=f"alert to {channel} undeliverable: {reason}",
-            error="ALERT_UNDELIVERABLE",
-        )
-        producer.produce(topic, serde.encode(topic, letter), letter.dlq_id.encode())
-        producer.poll(0)
-
-    return dead_letter
 
 
 def __getattr__(name: str) -> Dataflow:

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     alert_min_severity: Severity = "HIGH"
+    alert_drain_s: float = Field(10.0, ge=0)
+    """At shutdown, how long alert channels may take to deliver what still waits."""
     recovery_dir: str | None = None
     recovery_partitions: int = Field(4, ge=1)
     snapshot_interval_s: int = Field(10, gt=0)
@@ -72,6 +74,13 @@ class Settings(BaseSettings):
     dlq_max_raw_bytes: int = Field(64 * 1024, ge=0)
     """At most this many bytes of a rejected value are kept in its dead letter (with its size
     and SHA-256), so a dead letter always fits on the broker."""
+    connect_timeout_s: float = Field(15.0, gt=0, le=600)
+    """How long `run`, `produce`, `topics create` wait for the broker and the registry before
+    giving up with a message naming the address (and status for the service's endpoint)."""
+    log_progress_s: float = Field(30.0, gt=0)
+    """Interval of the service's progress log lines."""
+    progress: bool = True
+    """Show a progress bar when stderr is a terminal (`--quiet` sets this false)."""
 
     def plant_defaults(self) -> PlantDefaults:
         """The plant-wide planning defaults these settings give."""

@@ -22,6 +22,7 @@ The document's shape::
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.error
 import urllib.parse
@@ -163,13 +164,33 @@ def _lag(lag: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
+def service_url(given: str | None = None) -> str:
+    """The service's base URL: ``given`` (a URL or ``host:port``), else MFGSYNC_METRICS_HOST/PORT."""
+    if not given:
+        host = os.environ.get("MFGSYNC_METRICS_HOST") or "127.0.0.1"
+        port = os.environ.get("MFGSYNC_METRICS_PORT") or "9464"
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            msg = f"MFGSYNC_METRICS_PORT={port!r} is invalid: expected a TCP port number"
+            raise ValueError(msg)
+        given = f"{host}:{port}"
+    return given if "://" in given else f"http://{given}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m flows.status [URL]``: print the summary of the service at URL."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        print(render_status(fetch_status(args[0] if args else DEFAULT_URL)), end="")
-    except StatusUnavailableError as exc:
+        url = service_url(args[0] if args else None)
+    except ValueError as exc:
         print(f"mfgsync status: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(render_status(fetch_status(url)), end="")
+    except StatusUnavailableError as exc:
+        print(
+            f"mfgsync status: {exc}; check --url or MFGSYNC_METRICS_HOST/MFGSYNC_METRICS_PORT",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

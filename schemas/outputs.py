@@ -13,7 +13,6 @@ from pydantic import field_serializer
 
 from mfgsync.schemas import vocabulary
 from mfgsync.schemas.events import Record
-from mfgsync.schemas.vocabulary import SEVERITY_RANK as SEVERITY_RANK  # connectors/alerting.py reads it here
 from mfgsync.schemas.vocabulary import ExceptionState, Severity, ShortageState, TriggerState
 
 TriggerType = Literal[

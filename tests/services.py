@@ -147,10 +147,14 @@ def prometheus(tmp_dir: str | os.PathLike[str], target: str | None = None) -> It
 
 
 @contextlib.contextmanager
-def alertmanager(tmp_dir: str | os.PathLike[str]) -> Iterator[str]:
-    """Alertmanager with a single no-op receiver; yields its base URL ``http://127.0.0.1:PORT``."""
+def alertmanager(tmp_dir: str | os.PathLike[str], port: int | None = None) -> Iterator[str]:
+    """Alertmanager with a single no-op receiver; yields its base URL ``http://127.0.0.1:PORT``.
+
+    ``port`` (default: a free one) lets a test start it where a client already points (an
+    outage that ends), and again after stopping it (an Alertmanager that lost its state).
+    """
     directory = Path(tmp_dir) / "alertmanager"
-    port = free_port()
+    port = port or free_port()
     try:
         _start("alertmanager", directory, "--port", str(port))
         yield f"http://127.0.0.1:{port}"

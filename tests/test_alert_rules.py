@@ -24,6 +24,7 @@ ALERTS = (
     "MfgsyncCriticalShortagesOpen",
     "MfgsyncExceptionsAging",
     "MfgsyncAlertDeliveryFailing",
+    "MfgsyncAlertChannelDown",
 )
 
 

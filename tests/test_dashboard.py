@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mfgsync.connectors.alerting import AlertDispatcher
+from mfgsync.connectors.alert_dispatch import AlertDispatcher
 from tests.test_alert_rules import promtool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,10 +60,13 @@ def alert_metrics() -> set[str]:
 class _NoChannel:
     name = "none"
 
-    def deliver(self, signal, *, firing=True) -> None:
+    def deliver(self, changes) -> None:
         pass
 
     def maintain(self) -> None:
+        pass
+
+    def resync(self) -> None:
         pass
 
 
@@ -87,6 +90,9 @@ def test_alert_metric_names_are_the_documented_ones():
         "mfgsync_alerts_sent_total",
         "mfgsync_alerts_failed_total",
         "mfgsync_alerts_dropped_total",
+        "mfgsync_alerts_coalesced_total",
+        "mfgsync_alert_channel_outages_total",
+        "mfgsync_alert_channel_up",
         "mfgsync_alert_queue_depth",
     }
 

@@ -13,8 +13,9 @@ import urllib.request
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from mfgsync.connectors.alerting import AlertDispatcher, WebhookChannel
+from mfgsync.connectors.alert_dispatch import AlertDispatcher
 from mfgsync.connectors.http_status import StatusServer
+from mfgsync.connectors.webhook import WebhookChannel
 from tests.services import free_port, prometheus, start_service
 from tests.test_alert_rules import promtool
 

@@ -65,12 +65,14 @@ def test_prometheus_scrapes_events_lag_and_open_shortages(kafka, tmp_path):
         stack.enter_context(running(service))
         base = f"http://127.0.0.1:{port}"
         wait_for("/readyz", lambda: get(f"{base}/readyz")[0] == 200)
-        status = wait_for(
-            "status with ECOs",
-            lambda: (
-                json.loads(get(f"{base}/status")[1]) if json.loads(get(f"{base}/status")[1])["ecos"] else None
-            ),
-        )
+
+        def status_with_both_plants_planned() -> dict[str, Any] | None:
+            # Plants are planned in separate passes: wait for both rather than the first.
+            document = json.loads(get(f"{base}/status")[1])
+            plants = {e["plant"] for e in document["ecos"] if e["eco"] == "ECO-4711"}
+            return document if plants >= {"DE01", "US01"} else None
+
+        status = wait_for("status with ECO-4711 at both plants", status_with_both_plants_planned)
         assert {e["plant"] for e in status["ecos"] if e["eco"] == "ECO-4711"} == {"DE01", "US01"}
         assert all(e["propagated"] for e in status["ecos"])
         assert status["shortages_open"]["CRITICAL"] > 0
@@ -82,10 +84,15 @@ def test_prometheus_scrapes_events_lag_and_open_shortages(kafka, tmp_path):
             assert body["status"] == "success"
             return body["data"]["result"]
 
-        applied = wait_for(
-            "events in Prometheus", lambda: query('sum(mfgsync_events_total{outcome="applied"})')
-        )
-        assert float(applied[0]["value"][1]) == status["events"]["applied"]
+        def settled() -> dict[str, Any] | None:
+            # Prometheus has scraped what /status says (both move until the input is read).
+            document = json.loads(get(f"{base}/status")[1])
+            scraped = query('sum(mfgsync_events_total{outcome="applied"})')
+            if scraped and float(scraped[0]["value"][1]) == document["events"]["applied"]:
+                return document
+            return None
+
+        status = wait_for("Prometheus to show the applied events", settled)
         assert wait_for("lag histogram", lambda: query("sum by (source) (mfgsync_event_lag_seconds_count)"))
         critical = wait_for(
             "open CRITICAL shortages", lambda: query('sum(mfgsync_shortages_open{severity="CRITICAL"})')
@@ -175,11 +182,8 @@ def test_a_dead_webhook_is_counted_and_does_not_slow_the_flow(kafka, tmp_path):
     assert noisy_s < 2 * quiet_s + 5, (quiet_s, noisy_s)
     for topic in ("procurement.triggers", "signals.shortages"):
         assert noisy.live(topic) == quiet.live(topic)
-    undeliverable = [d for d in noisy.changelog("sync.dlq").values() if d["error"] == "ALERT_UNDELIVERABLE"]
-    shortages = noisy.changelog("signals.shortages")
-    # Every signal's alert is accounted for as a dead letter, none silently lost.
-    assert {d["key"] for d in undeliverable} == {key.decode() for key in shortages}
-    assert all("webhook" in d["reason"] for d in undeliverable)
+    # An outage is not a property of each signal: no dead letter per undelivered alert.
+    assert [d for d in noisy.changelog("sync.dlq").values() if d["error"].startswith("ALERT")] == []
 
 
 def test_mfgsync_status_summarises_the_running_service(kafka, tmp_path):

@@ -1,0 +1,176 @@
+"""Clear failures of the real `mfgsync` command: bounded time, one line naming what to check,
+a non-zero exit code, no traceback or panic (issue 10, item 3).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from mfgsync.connectors.http_status import StatusServer
+from mfgsync.flows.scenario import scenario_events
+from tests.kafka_harness import ROOT, TODAY, write_lines
+from tests.services import free_port
+
+CONNECT_TIMEOUT_S = 3
+
+
+def mfgsync(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str, str, float]:
+    """Run the real CLI; (exit code, stdout, stderr, seconds)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MFGSYNC_")}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "mfgsync.flows.cli", *args],
+        cwd=ROOT,
+        env={**clean, "MFGSYNC_CONNECT_TIMEOUT_S": str(CONNECT_TIMEOUT_S), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - started
+
+
+def assert_clean_failure(stderr: str) -> None:
+    assert len(stderr.splitlines()) <= 10, stderr
+    for noise in ("Traceback", "panicked", "PanicException", "Connection refused\n"):
+        assert noise not in stderr, stderr
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    return write_lines(tmp_path / "scenario.jsonl", scenario_events(TODAY))
+
+
+@pytest.mark.parametrize(
+    "command", [("run",), ("run", "--exit-at-end"), ("produce", "--input", "SCENARIO"), ("topics", "create")]
+)
+def test_an_unreachable_broker_ends_the_command_in_bounded_time_with_one_line(command, scenario):
+    nowhere = f"127.0.0.1:{free_port()}"
+    args = [str(scenario) if a == "SCENARIO" else a for a in command]
+    code, _, stderr, seconds = mfgsync(*args, env={"MFGSYNC_KAFKA_BOOTSTRAP": nowhere})
+    assert code == 1
+    assert seconds < CONNECT_TIMEOUT_S + 10, seconds
+    [line] = stderr.splitlines()
+    assert nowhere in line and "MFGSYNC_KAFKA_BOOTSTRAP" in line
+    assert_clean_failure(stderr)
+
+
+def test_invalid_settings_get_one_line_per_variable_and_exit_code_2():
+    code, _, stderr, _ = mfgsync(
+        "topics",
+        "create",
+        env={"MFGSYNC_TOPIC_PARTITIONS": "abc", "MFGSYNC_WAIT_S": "-1", "MFGSYNC_VALUE_FORMAT": "xml"},
+    )
+    assert code == 2
+    assert sorted(stderr.splitlines()) == [
+        "mfgsync: MFGSYNC_TOPIC_PARTITIONS='abc' is invalid: expected a valid integer",
+        "mfgsync: MFGSYNC_VALUE_FORMAT='xml' is invalid: expected 'avro' or 'json'",
+        "mfgsync: MFGSYNC_WAIT_S='-1' is invalid: expected a number greater than 0",
+    ]
+
+
+def test_librdkafka_settings_that_are_not_json_say_json_is_expected():
+    code, _, stderr, _ = mfgsync("run", env={"MFGSYNC_KAFKA_CONFIG": "not json"})
+    assert code == 2
+    [line] = stderr.splitlines()
+    assert line.startswith("mfgsync: MFGSYNC_KAFKA_CONFIG='not json' is invalid: expected a JSON object")
+
+
+def test_replay_rejects_a_bad_planning_date_a_file_as_output_and_zero_workers(scenario, tmp_path):
+    code, _, stderr, _ = mfgsync(
+        "replay", "--input", str(scenario), "--output", str(tmp_path / "o"), env={"MFGSYNC_TODAY": "notadate"}
+    )
+    assert (code, stderr.strip()) == (
+        2,
+        "mfgsync: MFGSYNC_TODAY='notadate' is invalid: expected a date YYYY-MM-DD (or pass --today)",
+    )
+    code, _, stderr, _ = mfgsync("replay", "--input", str(scenario), "--output", str(scenario))
+    assert code == 2 and "is a file; it must be a directory" in stderr
+    assert_clean_failure(stderr)
+    code, _, stderr, _ = mfgsync(
+        "replay", "--input", str(scenario), "--output", str(tmp_path / "o"), "--workers", "0"
+    )
+    assert code == 2 and "--workers: expected a whole number of at least 1, got '0'" in stderr
+
+
+def test_replay_takes_the_planning_date_from_the_environment(scenario, tmp_path):
+    code, stdout, _, _ = mfgsync(
+        "replay",
+        "--input",
+        str(scenario),
+        "--output",
+        str(tmp_path / "o"),
+        env={"MFGSYNC_TODAY": "2026-03-02"},
+    )
+    assert code == 0
+    again, _, _, _ = mfgsync(
+        "replay", "--input", str(scenario), "--output", str(tmp_path / "p"), "--today", "2026-03-02"
+    )
+    assert again == 0
+    for name in ("procurement.triggers.jsonl", "signals.shortages.jsonl"):
+        assert (tmp_path / "o" / name).read_text() == (tmp_path / "p" / name).read_text()
+    assert stdout.startswith("read 68 = applied 67")
+
+
+def test_an_empty_input_writes_every_changelog_file_empty_and_warns(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, stdout, stderr, _ = mfgsync("replay", "--input", str(empty), "--output", str(tmp_path / "out"))
+    assert code == 0
+    assert stderr.strip() == f"mfgsync: warning: {empty} has no events; the changelogs are empty"
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert "signals.shortages.jsonl" in written and "procurement.triggers.jsonl" in written
+    assert all((tmp_path / "out" / name).read_text() == "" for name in written)
+    assert stdout.startswith("read 0 = ")
+
+
+def test_status_reads_the_metrics_host_and_port_settings_and_takes_host_port():
+    document = {"service": {"ready": True, "uptime_s": 5}, "shortages_open": {"CRITICAL": 2}}
+    with StatusServer(
+        "127.0.0.1", 0, CollectorRegistry(), ready=lambda: True, status=lambda: document
+    ) as server:
+        port = str(server.port)
+        by_env = mfgsync("status", env={"MFGSYNC_METRICS_HOST": "127.0.0.1", "MFGSYNC_METRICS_PORT": port})
+        by_host_port = mfgsync("status", "--url", f"127.0.0.1:{port}")
+    for code, stdout, stderr, _ in (by_env, by_host_port):
+        assert code == 0, stderr
+        assert "CRITICAL" in stdout
+    code, _, stderr, seconds = mfgsync("status", "--url", f"127.0.0.1:{free_port()}")
+    assert code == 2 and seconds < 15
+    [line] = stderr.splitlines()
+    assert "MFGSYNC_METRICS_HOST/MFGSYNC_METRICS_PORT" in line
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize(
+    "command", [("run", "--exit-at-end"), ("produce", "--input", "SCENARIO"), ("topics", "create")]
+)
+def test_an_unreachable_registry_ends_the_command_with_one_line(command, kafka, scenario):
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    args = [str(scenario) if a == "SCENARIO" else a for a in command]
+    env = {
+        "MFGSYNC_KAFKA_BOOTSTRAP": kafka,
+        "MFGSYNC_SCHEMA_REGISTRY_URL": nowhere,
+        "MFGSYNC_VALUE_FORMAT": "avro",
+    }
+    code, _, stderr, seconds = mfgsync(*args, env=env)
+    assert code == 1 and seconds < CONNECT_TIMEOUT_S + 10
+    [line] = stderr.splitlines()
+    assert nowhere in line and "MFGSYNC_SCHEMA_REGISTRY_URL" in line
+
+
+@pytest.mark.kafka
+def test_run_against_missing_topics_names_them_and_the_command_to_create_them(kafka):
+    env = {"MFGSYNC_KAFKA_BOOTSTRAP": kafka, "MFGSYNC_VALUE_FORMAT": "json", "MFGSYNC_TOPIC_PREFIX": "never."}
+    code, _, stderr, _ = mfgsync("run", "--exit-at-end", env=env)
+    assert code == 1
+    [line] = stderr.splitlines()
+    assert "never.erp.demand" in line and "mfgsync topics create" in line
