@@ -9,12 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Only what the wheel is built from (see [tool.setuptools] in pyproject.toml): the four
 # folders install as the mfgsync.* namespace.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY schemas/ schemas/
 COPY operators/ operators/
 COPY connectors/ connectors/
 COPY flows/ flows/
-RUN pip install . && rm -rf /src
+# constraints.txt pins every dependency to the version the test environment (.ci/run) uses.
+RUN pip install -c constraints.txt . && rm -rf /src
 
 RUN useradd --system --uid 10001 --home-dir /app --create-home mfgsync
 WORKDIR /app
