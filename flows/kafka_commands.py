@@ -23,6 +23,7 @@ from mfgsync.flows.preflight import (
     CommandError,
     check_broker,
     check_registry,
+    check_topics,
     load_settings,
 )
 from mfgsync.flows.progress import Progress, on_terminal
@@ -45,8 +46,9 @@ def main(args: argparse.Namespace) -> int:
             check_broker(settings)
             check_registry(settings)
             return _produce(settings, Path(args.input), quiet=args.quiet)
-        check_broker(settings, [settings.topic(t) for t in settings.input_topics])
+        metadata = check_broker(settings)
         check_registry(settings)
+        check_topics(settings, metadata, [settings.topic(t) for t in settings.input_topics])
         return _run(settings, args)
     except (CommandError, KafkaException, TimeoutError, LookupError, FileNotFoundError) as exc:
         lines = exc.lines if isinstance(exc, CommandError) else [_one_line(exc)]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any, get_origin
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ClusterMetadata
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
@@ -77,12 +77,12 @@ def _parse_error_line(exc: SettingsError) -> str:
     return f"{variable}={os.environ.get(variable, '')!r} is invalid: expected {expected}"
 
 
-def check_broker(settings: Settings, topics: Iterable[str] = ()) -> None:
-    """The broker answers within ``connect_timeout_s``, and every topic in ``topics`` exists."""
+def check_broker(settings: Settings) -> ClusterMetadata:
+    """The broker answers within ``connect_timeout_s``; its cluster metadata."""
     timeout_s = settings.connect_timeout_s
     admin = AdminClient({**settings.librdkafka(), "logger": silent_kafka_logger()})
     try:
-        metadata = admin.list_topics(timeout=timeout_s)
+        return admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         error = exc.args[0] if exc.args else exc
         msg = (
@@ -90,6 +90,10 @@ def check_broker(settings: Settings, topics: Iterable[str] = ()) -> None:
             f"({_reason(error)}); check MFGSYNC_KAFKA_BOOTSTRAP (and MFGSYNC_KAFKA_CONFIG for TLS/SASL)"
         )
         raise CommandError(msg) from None
+
+
+def check_topics(settings: Settings, metadata: ClusterMetadata, topics: Iterable[str]) -> None:
+    """Every topic in ``topics`` exists on the broker."""
     missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
