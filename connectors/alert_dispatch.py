@@ -20,8 +20,9 @@ Which signals fire or end an alert is decided before this (`operators.alerts.Ale
 - **Rejections.** A non-retryable failure (HTTP 4xx) rejects those changes: counted in
   ``mfgsync_alerts_failed_total`` and handed to ``on_rejected(signal, channel, reason)`` (by
   default logged, sparsely). Retrying would not help.
-- **Shutdown.** `close` delivers what waits for up to its timeout; what still waits then is
-  counted as dropped and logged once per channel with the count.
+- **Shutdown.** `close` delivers what waits for up to its timeout (a channel that is down gets
+  one more attempt at once, not a wait for it to come back); what still waits then is counted
+  as dropped and logged once per channel with the count.
 
 No bytewax here; a sink or hook in `flows/` owns the dispatcher.
 """
@@ -29,6 +30,7 @@ No bytewax here; a sink or hook in `flows/` owns the dispatcher.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -229,6 +231,7 @@ class AlertDispatcher:
         for lane in self._lanes:
             with lane.ready:
                 self._closing = True
+                lane.retry_at_s = 0.0  # a channel that is down gets one last attempt now, no waiting
                 lane.ready.notify()
         for lane in self._lanes:
             assert lane.thread is not None
@@ -345,6 +348,10 @@ class AlertDispatcher:
         if not changes:
             return
         with lane.ready:
+            if self._abort:  # close() has already counted what waited: these come too late
+                lane.dropped += len(changes)
+                self._metrics.dropped.labels(lane.channel.name).inc(len(changes))
+                return
             older = {c.signal.signal_id: c for c in changes if c.signal.signal_id not in lane.pending}
             lane.pending = {**older, **lane.pending}
             superseded = len(changes) - len(older)
@@ -385,7 +392,8 @@ class AlertDispatcher:
         lane.failed_attempts += 1
         lane.needs_resync = True
         lane.last_error = str(error)
-        lane.retry_at_s = now + self._backoff(lane.failed_attempts)
+        # Closing: no further attempt (shutdown must not wait out an outage).
+        lane.retry_at_s = math.inf if self._closing else now + self._backoff(lane.failed_attempts)
         if not lane.up:
             return
         lane.up = False
