@@ -20,8 +20,6 @@ import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
 
-from tqdm import tqdm
-
 KAFKA_LOG_EVERY_S = 10.0
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -45,11 +43,17 @@ class JsonLogFormatter(logging.Formatter):
 
 
 class _StderrHandler(logging.Handler):
-    """Writes through tqdm, so a progress bar on the terminal is redrawn below the line."""
+    """Writes to stderr; through tqdm once a progress bar may be showing, so it is redrawn below."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            tqdm.write(self.format(record), file=sys.stderr)
+            line = self.format(record)
+            bars = sys.modules.get("tqdm")  # imported only by a `flows.progress.Progress` bar
+            if bars is not None:
+                bars.tqdm.write(line, file=sys.stderr)
+            else:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
         except Exception:
             self.handleError(record)
 

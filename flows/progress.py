@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from tqdm import tqdm
 
 
 def on_terminal(quiet: bool = False) -> bool:
@@ -27,8 +26,10 @@ class Progress:
 
     def __init__(self, what: str, *, total: int | None = None, unit: str = "records", enabled: bool) -> None:
         self._lock = threading.Lock()
-        self._bar: tqdm[Any] | None = None
+        self._bar: Any = None
         if enabled:
+            from tqdm import tqdm  # only on a terminal: services and pipes never load it
+
             self._bar = tqdm(
                 desc=what,
                 total=total,
