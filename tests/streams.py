@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from mfgsync.schemas.events import EVENT_TYPES, Event
 
 TODAY = date(2026, 3, 2)
-LOT_RULES = ("LOT_FOR_LOT", "FIXED_QTY", "MIN_QTY", "PERIODS_OF_SUPPLY")
+LOT_RULES = ("LOT_FOR_LOT", "FIXED_QTY", "MIN_QTY", "PERIODS_OF_SUPPLY", "REPLENISH_TO_MAX")
 MOVES = (
     "RECEIPT",
     "ISSUE",
@@ -83,8 +83,18 @@ def build_stream(seed: int, plants: int = 1, items: int = 6, noise: int = 30) ->
                     lot_size_qty=rng.choice((10, 25)) if rule in ("FIXED_QTY", "MIN_QTY") else 0,
                     lot_size_multiple=rng.choice((None, 5)) if rule == "MIN_QTY" else None,
                     lot_size_periods=rng.choice((2, 7)) if rule == "PERIODS_OF_SUPPLY" else None,
+                    # The parameters of issue 11 (SPEC 5): unset, or a small value.
+                    lot_size_max=rng.choice((None, None, 15)) if rule != "FIXED_QTY" else None,
+                    max_stock_level=rng.choice((20, 40)) if rule == "REPLENISH_TO_MAX" else None,
+                    assembly_scrap_pct=rng.choice((0, 0, 20)),
+                    safety_time_days=rng.choice((None, None, 2)),
+                    reschedule_horizon_days=rng.choice((None, None, 5)),
+                    reschedule_in_tolerance_days=rng.choice((None, 0, 2)),
+                    reschedule_out_tolerance_days=rng.choice((None, 0, 3)),
+                    planning_time_fence_days=rng.choice((None, None, 4)),
                 )
         for i, parent in enumerate(names[: items - 1]):
+            first_lines: list[str] = []
             for rev_no in range(rng.choice((1, 1, 2))):
                 below = names[i + 1 :]
                 chosen = rng.sample(below, k=min(len(below), rng.randint(1, 3)))
@@ -100,6 +110,13 @@ def build_stream(seed: int, plants: int = 1, items: int = 6, noise: int = 30) ->
                     }
                     for c in dict.fromkeys(chosen)
                 ]
+                dropped = [c for c in first_lines if c not in chosen]
+                if rev_no and dropped and rng.random() < 0.6:
+                    # An engineering change: a new line replaces a dropped one, used up or not.
+                    lines[0]["replaces"] = rng.choice(dropped)
+                    lines[0]["use_up"] = rng.random() < 0.7
+                if rev_no == 0:
+                    first_lines = list(dict.fromkeys(chosen))
                 start = -60 if rev_no == 0 else rng.randint(1, 20)
                 b.add(
                     "BomRevisionReleased",

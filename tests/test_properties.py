@@ -164,6 +164,8 @@ def test_the_random_streams_exercise_the_planner() -> None:
         _, state = final_state(build_stream(seed, plants=1))
         kinds |= {r["type"] for r in state["procurement.triggers"].values()}
     assert {"CREATE_REQUISITION", "CREATE_PRODUCTION_PROPOSAL", "CANCEL"} <= kinds
+    # Issue 11: the rescheduling check and use-up appear too.
+    assert {"RESCHEDULE_IN", "DISCONTINUATION_SWITCH"} <= kinds
 
 
 @pytest.mark.slow
