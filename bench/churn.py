@@ -1,7 +1,7 @@
 """Trigger churn: how much of the plan moves when only the planning date moves (issue 11).
 
 The demo scenario is written once for a fixed date (unchanged input) and replayed with
-`mfgsync replay --today D` and `--today D+1`, in day and week buckets. For each pair, the
+the replay of `mfgsync replay` (`flows.replay.run_replay`) for `--today D` and `--today D+1`, in day and week buckets. For each pair, the
 open triggers (not WITHDRAWN) are compared by `trigger_id` on their decision fields (type,
 item, plant, qty, need and release dates): a trigger counts as changed when it is open on one
 day only or its decision fields differ. Churn = changed / open triggers on day D.
@@ -13,14 +13,13 @@ Run: `python -m bench.churn [--today 2026-03-02] [--days 7]` (D runs over `--day
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from mfgsync.flows.replay import read_changelog
+from mfgsync.flows.replay import read_changelog, run_replay
 from mfgsync.flows.scenario import scenario_lines
 
 DECISION_FIELDS = ("type", "item", "plant", "qty", "need_date", "release_date")
@@ -28,25 +27,7 @@ DECISION_FIELDS = ("type", "item", "plant", "qty", "need_date", "release_date")
 
 def open_triggers(input_path: Path, out: Path, today: date, bucket: str) -> dict[str, tuple[Any, ...]]:
     """Decision fields of the open triggers of one replay, by trigger id."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mfgsync.flows.cli",
-            "replay",
-            "--input",
-            str(input_path),
-            "--output",
-            str(out),
-            "--today",
-            today.isoformat(),
-            "--bucket",
-            bucket,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    run_replay(input_path, out, today, bucket)  # type: ignore[arg-type]
     return {
         tid: tuple(t[f] for f in DECISION_FIELDS)
         for tid, t in read_changelog(out / "procurement.triggers.jsonl").items()

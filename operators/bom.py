@@ -149,7 +149,8 @@ class BomBook:
                     if inner is not None:
                         walk(inner, qty, (*ids, inner.event_id), corrs + revision_ids(inner), depth + 1)
                         continue
-                use_up = line.replaces if line.use_up and line.replaces != line.component else None
+                pair = (line.replaces, line.component)
+                use_up = line.replaces if line.use_up and pair in derived.use_ups else None
                 out.append(ExplodedLine(line.component, qty, ids, corrs, use_up))
 
         walk(top, 1.0, (top.event_id,), revision_ids(top), 0)
@@ -166,6 +167,25 @@ class BomBook:
     def cycles(self) -> list[tuple[str, ...]]:
         """Each BOM cycle as the sorted items in it."""
         return self._derive().cycles
+
+    def use_ups(self) -> frozenset[tuple[str, str]]:
+        """Every (replaced, new) component pair whose use-up applies.
+
+        Use-up makes the new component's requirements depend on the replaced one's plan; a
+        pair whose new component is (through the BOM or other use-ups) an ancestor of the
+        replaced one would make that dependency circular, and switches hard instead.
+        """
+        return frozenset(self._derive().use_ups)
+
+    def use_up_parents(self, pairs: set[tuple[str, str]]) -> set[str]:
+        """Parents with a use-up line of one of `pairs`."""
+        return {
+            parent
+            for parent, by_rev in self.revisions.items()
+            for rev in by_rev.values()
+            for line in rev.lines
+            if line.use_up and (line.replaces, line.component) in pairs
+        }
 
     def cyclic_edges(self) -> frozenset[tuple[str, str]]:
         """Every (parent, component) edge inside a cycle: never exploded."""
@@ -222,6 +242,7 @@ class _Derived:
     parents_of: dict[str, set[str]]
     phased_out: dict[str, BomRevisionReleased]
     phased_in: dict[str, BomRevisionReleased]
+    use_ups: set[tuple[str, str]] = field(default_factory=set)
     explosions: dict[str, tuple[ExplodedLine, ...]] = field(default_factory=dict)
     """Explosions of phantom-free revisions by revision event id, filled as they are asked."""
 
@@ -252,10 +273,12 @@ class _Derived:
             if len(members) > 1 or (members[0], members[0]) in cyclic
         )
         phased_out, phased_in = _engineering_changes(revisions, dropped)
+        use_ups = _acyclic_use_ups(edges, cyclic, replacements)
         return cls(
             cyclic_edges=cyclic,
             cycles=cycles,
-            llc=_low_level_codes(edges, cyclic, replacements),
+            use_ups=use_ups,
+            llc=_low_level_codes(edges, cyclic, use_ups),
             parents_of=parents_of,
             phased_out=phased_out,
             phased_in=phased_in,
@@ -305,6 +328,25 @@ def _strongly_connected(edges: dict[str, set[str]]) -> dict[str, int]:
                         break
                 components += 1
     return comp
+
+
+def _acyclic_use_ups(
+    edges: dict[str, set[str]], cyclic: set[tuple[str, str]], replacements: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """The replacement pairs, in name order, that close no loop with the BOM and each other."""
+    graph = {p: {c for c in cs if (p, c) not in cyclic} for p, cs in edges.items()}
+    accepted: set[tuple[str, str]] = set()
+    for old, new in sorted(replacements):
+        seen, stack = {new}, [new]
+        while stack and old not in seen:
+            for nxt in graph.get(stack.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        if old not in seen:
+            accepted.add((old, new))
+            graph.setdefault(old, set()).add(new)
+    return accepted
 
 
 def _low_level_codes(

@@ -179,6 +179,7 @@ def net_item(
     short_buckets: list[date] = []
     planned: list[tuple[date, date | None, tuple[float, ...]]] = []  # bucket, covered date, lots
     for i, b in enumerate(buckets):
+        opening = balance
         balance -= gross.get(b, 0.0)
         before += incoming.get(b, 0.0) - gross.get(b, 0.0)
         projected_min = min(projected_min, before)
@@ -188,7 +189,7 @@ def net_item(
                 shortage_bucket, shortage_qty = b, ss - before
         if balance >= ss - EPS:
             continue
-        covers = _covered_date(b, first, by_bucket, calendar)
+        covers = _covered_date(b, first, opening, ss, by_bucket, calendar)
         balance += queue.cover(b, covers or b, ss - balance)
         if balance >= ss - EPS:
             continue
@@ -230,6 +231,7 @@ def net_item(
 
 
 _reference = attrgetter("reference")
+_by_date = attrgetter("date")
 _cause_ids = attrgetter("cause_ids")
 _correlation_ids = attrgetter("correlation_ids")
 
@@ -243,18 +245,33 @@ def _bucket_function(calendar: BucketCalendar, first: date) -> Callable[[date], 
 
 
 def _covered_date(
-    b: date, first: date, by_bucket: dict[date, list[Requirement]], calendar: BucketCalendar
+    b: date,
+    first: date,
+    opening: float,
+    ss: float,
+    by_bucket: dict[date, list[Requirement]],
+    calendar: BucketCalendar,
 ) -> date | None:
-    """The requirement date a shortfall in bucket `b` is about: `b`, or a past-due date in it.
+    """The requirement date a shortfall in bucket `b` is about.
 
-    None for the first bucket without requirements: stock already below safety stock, whose
-    need is "now" whatever the planning date.
+    `b` itself, except in the first bucket, which also holds past-due requirements: there it
+    is the date of the requirement that takes the balance below safety stock, taking them in
+    date order from the bucket's opening balance (a past-due date, or the bucket's own date).
+    None when the balance is below safety stock before any requirement: stock already short,
+    whose need is "now" whatever the planning date.
     """
     if b != first:
         return b
-    if b not in by_bucket:
+    if opening < ss - EPS:
         return None
-    return min(b, min(calendar.start_of(r.date) for r in by_bucket[b]))
+    running = opening
+    day = b
+    for req in sorted(by_bucket.get(b, ()), key=_by_date):
+        running -= req.qty
+        day = min(b, calendar.start_of(req.date))
+        if running < ss - EPS:
+            break
+    return day
 
 
 def _cover(

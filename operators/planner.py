@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mfgsync.operators.bom import BomBook
 from mfgsync.operators.calendar import BucketCalendar, BucketSize
@@ -123,6 +123,8 @@ class PlantPlanner:
     dirty: set[str] = field(default_factory=set)
     bom_changed: bool = False
     cyclic_edges: frozenset[tuple[str, str]] = frozenset()
+    use_ups: frozenset[tuple[str, str]] = frozenset()
+    """The BOM's use-up pairs that apply, as of the last pass (see `BomBook.use_ups`)."""
     """The BOM's cyclic edges as of the last pass, to see which parents a new loop affects."""
     planned_for: date | None = None
     # What was published, per item.
@@ -130,6 +132,16 @@ class PlantPlanner:
     shortages: Changelog[ShortageSignal] = field(default_factory=lambda: Changelog(*SHORTAGE_STATES))
     availability: Changelog[AvailabilityRecord] = field(default_factory=Changelog)
     exceptions: Changelog[SyncException] = field(default_factory=lambda: Changelog(*EXCEPTION_STATES))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A snapshot from before a field existed restores with that field's default.
+        for f in fields(self):
+            if f.name not in state:
+                if f.default_factory is not MISSING:
+                    state[f.name] = f.default_factory()
+                elif f.default is not MISSING:
+                    state[f.name] = f.default
+        self.__dict__.update(state)
 
     # ----------------------------------------------------------------- facts in
 
@@ -529,6 +541,10 @@ class PlantPlanner:
         cyclic = self.bom.cyclic_edges()
         parents = {parent for parent, _ in cyclic ^ self.cyclic_edges}
         self.cyclic_edges = cyclic
+        # Likewise a use-up pair that starts or stops applying (see `BomBook.use_ups`).
+        use_ups = self.bom.use_ups()
+        parents |= self.bom.use_up_parents(set(use_ups ^ self.use_ups))
+        self.use_ups = use_ups
         return parents | self.bom.phantom_ancestors(parents)
 
     def _bom_cycles(self) -> list[SyncException]:

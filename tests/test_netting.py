@@ -169,9 +169,9 @@ def test_periods_of_supply_keeps_safety_stock_through_the_periods():
     assert orders(plan) == [(W1, W1, 20.0), (W3, W3, 10.0)]
 
 
-def test_day_buckets_record_with_lead_time_offset_in_days():
-    settings = PlanningSettings(lead_time_days=3)
-    plan = net_item(
+def day_record(settings: PlanningSettings):
+    """5 on hand; 8 needed Jan 4, 6 needed Jan 9; a receipt of 2 on Jan 8; lead time 3 days."""
+    return net_item(
         settings,
         5,
         [req(date(2024, 1, 4), 8), req(date(2024, 1, 9), 6)],
@@ -179,6 +179,10 @@ def test_day_buckets_record_with_lead_time_offset_in_days():
         MONDAY,
         DAY,
     )
+
+
+def test_day_buckets_record_with_lead_time_offset_in_days():
+    plan = day_record(PlanningSettings(lead_time_days=3))
     # Jan 4: 5 - 8 = -3: the Jan 8 receipt is moved in (2), 1 left to order, released Jan 1;
     # Jan 9: 0 - 6 = -6 -> 6 released Jan 6.
     assert orders(plan) == [
@@ -190,14 +194,8 @@ def test_day_buckets_record_with_lead_time_offset_in_days():
 
 def test_day_buckets_record_with_a_reschedule_horizon_too_short_to_move_the_receipt():
     # The classic record: the receipt (4 days after the shortfall) is beyond a 3-day horizon.
-    settings = PlanningSettings(lead_time_days=3, reschedule_horizon_days=3, reschedule_out_tolerance_days=1)
-    plan = net_item(
-        settings,
-        5,
-        [req(date(2024, 1, 4), 8), req(date(2024, 1, 9), 6)],
-        [rec(date(2024, 1, 8), 2)],
-        MONDAY,
-        DAY,
+    plan = day_record(
+        PlanningSettings(lead_time_days=3, reschedule_horizon_days=3, reschedule_out_tolerance_days=1)
     )
     # Jan 4: -3 -> order 3; Jan 9: the Jan 8 receipt (a day early: within the out tolerance)
     # and 4 ordered.

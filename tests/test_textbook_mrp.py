@@ -139,3 +139,87 @@ def test_planned_order_releases_match_the_hand_computed_record(tmp_path):
         "C": {3: 125, 5: 100},
         "D": {1: 125, 2: 40, 3: 100, 4: 30},
     }
+
+
+def replay_week(tmp_path: Path, records: list[dict]) -> dict[str, dict]:
+    """Replay events through `mfgsync replay --bucket week` on MONDAY; the open triggers."""
+    source = tmp_path / "record.jsonl"
+    source.write_text("".join(json.dumps(e) + "\n" for e in records))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mfgsync.flows.cli",
+            "replay",
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "out"),
+            "--bucket",
+            "week",
+            "--today",
+            MONDAY.isoformat(),
+        ],
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    triggers = read_changelog(tmp_path / "out" / "procurement.triggers.jsonl").values()
+    return {t["trigger_id"]: t for t in triggers if t["state"] != "WITHDRAWN"}
+
+
+def test_a_raised_requirement_moves_a_receipt_in_instead_of_buying_again(tmp_path):
+    """The record of issue 11, as SAP MRP's rescheduling check treats it (help.sap.com,
+    "Rescheduling: Checking": a fixed receipt that can be brought forward is proposed for
+    rescheduling in before a new procurement proposal is made). Item X: 100 on hand, lot
+    multiple 200, lead time 4 weeks; receipts of 200 in weeks 2 and 4; requirements 50 (wk1),
+    150 (wk2), 150 (wk3, raised from 100), 100 (wk4). Week 3 would fall to -50: the week-4
+    receipt moves in to week 3 and nothing new is bought (no proposal released in the past,
+    no EXPEDITE)."""
+
+    def event(n: int, type_name: str, **fields) -> dict:
+        return {
+            "type": type_name,
+            "event_id": f"rs-{n}",
+            "source": "ERP",
+            "source_seq": 1,
+            "event_time": "2026-01-04T12:00:00Z",
+            "plant": "TB",
+            **fields,
+        }
+
+    records = [
+        event(0, "ItemPlanningParams", item="X", make_or_buy="BUY", lead_time_days=28, lot_size_multiple=200),
+        event(1, "InventorySnapshot", item="X", unrestricted=100, as_of_seq=0),
+    ]
+    for n, (wk, qty) in enumerate(((1, 50), (2, 150), (3, 150), (4, 100))):
+        records.append(
+            event(
+                10 + n,
+                "DemandChanged",
+                demand_id=f"D{wk}",
+                item="X",
+                qty=qty,
+                due_date=week(wk, 2),
+                status="OPEN",
+            )
+        )
+    for n, wk in enumerate((2, 4)):
+        records.append(
+            event(
+                20 + n,
+                "PurchaseOrderChanged",
+                po_id=f"PO-{wk}",
+                line=1,
+                item="X",
+                supplier="S",
+                qty_ordered=200,
+                need_date=week(wk, 1),
+                status="OPEN",
+            )
+        )
+    triggers = replay_week(tmp_path, records)
+    assert [(t["type"], t["reference"], t["need_date"], t["current_date"]) for t in triggers.values()] == [
+        ("RESCHEDULE_IN", "PO-4/1", week(3), week(4, 1))
+    ]
