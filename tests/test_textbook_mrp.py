@@ -105,42 +105,6 @@ def events() -> list[dict]:
     return out
 
 
-def test_planned_order_releases_match_the_hand_computed_record(tmp_path):
-    source = tmp_path / "textbook.jsonl"
-    source.write_text("".join(json.dumps(e) + "\n" for e in events()))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mfgsync.flows.cli",
-            "replay",
-            "--input",
-            str(source),
-            "--output",
-            str(tmp_path / "out"),
-            "--bucket",
-            "week",
-            "--today",
-            MONDAY.isoformat(),
-        ],
-        cwd=ROOT,
-        check=True,
-        timeout=120,
-        capture_output=True,
-    )
-    releases: dict[str, dict[int, float]] = {}
-    for t in read_changelog(tmp_path / "out" / "procurement.triggers.jsonl").values():
-        if t["state"] != "WITHDRAWN" and t["type"] in ("CREATE_REQUISITION", "CREATE_PRODUCTION_PROPOSAL"):
-            wk = (date.fromisoformat(t["release_date"]) - MONDAY).days // 7 + 1
-            releases.setdefault(t["item"], {})[wk] = releases.get(t["item"], {}).get(wk, 0) + t["qty"]
-    assert releases == {
-        "A": {2: 10, 4: 40, 6: 30},
-        "B": {2: 60, 4: 60},
-        "C": {3: 125, 5: 100},
-        "D": {1: 125, 2: 40, 3: 100, 4: 30},
-    }
-
-
 def replay_week(tmp_path: Path, records: list[dict]) -> dict[str, dict]:
     """Replay events through `mfgsync replay --bucket week` on MONDAY; the open triggers."""
     source = tmp_path / "record.jsonl"
@@ -167,6 +131,21 @@ def replay_week(tmp_path: Path, records: list[dict]) -> dict[str, dict]:
     )
     triggers = read_changelog(tmp_path / "out" / "procurement.triggers.jsonl").values()
     return {t["trigger_id"]: t for t in triggers if t["state"] != "WITHDRAWN"}
+
+
+def test_planned_order_releases_match_the_hand_computed_record(tmp_path):
+    triggers = replay_week(tmp_path, events())
+    releases: dict[str, dict[int, float]] = {}
+    for t in triggers.values():
+        if t["type"] in ("CREATE_REQUISITION", "CREATE_PRODUCTION_PROPOSAL"):
+            wk = (date.fromisoformat(t["release_date"]) - MONDAY).days // 7 + 1
+            releases.setdefault(t["item"], {})[wk] = releases.get(t["item"], {}).get(wk, 0) + t["qty"]
+    assert releases == {
+        "A": {2: 10, 4: 40, 6: 30},
+        "B": {2: 60, 4: 60},
+        "C": {3: 125, 5: 100},
+        "D": {1: 125, 2: 40, 3: 100, 4: 30},
+    }
 
 
 def test_a_raised_requirement_moves_a_receipt_in_instead_of_buying_again(tmp_path):
