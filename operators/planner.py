@@ -309,8 +309,9 @@ class PlantPlanner:
             shortage = plan.shortage if plan is not None else None
             settings = self.settings(item, today)
             lead = settings.lead_time_days
-            if settings.make:
-                day = shortage.date if shortage is not None else today
+            if settings.make and shortage is not None:
+                # Only a short item's lead time matters to its parents.
+                day = shortage.date
                 leads = (
                     self.short_leads.get(line.component, (False, 0)) for line in self.bom.explode(item, day)
                 )
