@@ -63,12 +63,19 @@ def test_fixed_lot_size_books_one_proposal_per_lot():
 
 
 def test_replenish_to_max_orders_up_to_the_maximum_when_below_the_minimum():
-    """Odoo Inventory documentation, "Reordering rules" (min/max): with a minimum of 5 and a
-    maximum of 25, a forecast of 4 triggers an order of 21 (25 - 4). Here: safety stock 5,
-    max_stock_level 25, 10 on hand, 6 needed in W2."""
+    """Odoo Inventory documentation, "Reordering rules" (min/max): when the forecasted stock
+    falls below Min a replenishment is created, Max is the quantity the stock is replenished
+    to, and Multiple rounds the order up ("Multiple 3, Max 20: 21 is ordered", Odoo 17 and 19).
+    Here Min is the safety stock: 10 on hand, 6 needed in W2 leaves 4 < 5, so order 25 - 4."""
     settings = PlanningSettings(safety_stock=5, lot_size_rule="REPLENISH_TO_MAX", max_stock_level=25)
     plan = net_item(settings, 10, [req(W[2], 6)], [], W[1], WEEK)
     assert [(o.need_date, o.qty) for o in plan.planned_orders] == [(W[2], 21.0)]
+    # The documented multiple example: nothing on hand, Max 20, Multiple 3 -> 21.
+    settings = PlanningSettings(
+        safety_stock=1, lot_size_rule="REPLENISH_TO_MAX", max_stock_level=20, lot_size_multiple=3
+    )
+    plan = net_item(settings, 0, [], [], W[1], WEEK)
+    assert [o.qty for o in plan.planned_orders] == [21.0]
 
 
 def test_assembly_scrap_sizes_the_order_so_its_yield_covers_the_need():
@@ -140,8 +147,9 @@ def test_a_move_within_the_in_tolerance_is_assumed_without_a_message():
 
 
 def test_a_receipt_needed_before_the_planning_date_is_expedited_not_moved_into_the_past():
-    """SAP exception 15/10 vs. "start date in the past": a receipt cannot be rescheduled into
-    the past; it is needed as soon as possible (EXPEDITE), once, with no second record."""
+    """SAP MRP flags such a receipt with "reschedule in" (exception 10) to a date already past
+    plus a date-in-the-past message; SPEC 5 makes that one EXPEDITE: it cannot be moved into
+    the past, it is needed as soon as possible, and nothing new is proposed for it."""
     today = date(2024, 1, 10)
     plan = net_item(
         PlanningSettings(), 0, [req(date(2024, 1, 8), 10)], [rec(date(2024, 1, 15), 10, "PO")], today, DAY
