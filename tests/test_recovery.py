@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 import sqlite3
 from pathlib import Path
 
@@ -17,9 +18,13 @@ import pytest
 
 from bench.storm import Storm, _Broker, run_storm
 from mfgsync.connectors.recovery_store import create_store, discard_abandoned_snapshots, store_ready
+from mfgsync.flows.dataflow import without_rebuilt_state
+from mfgsync.flows.scenario import scenario_events
+from mfgsync.operators.planner import PlanningFact, PlantPlanner
+from mfgsync.schemas.events import EVENT_TYPES, InventoryMovement, InventorySnapshot
+from mfgsync.schemas.outputs import OutputRecord
+from tests.kafka_harness import TODAY
 from tests.services import free_ports
-
-pytestmark = pytest.mark.kafka
 
 
 def _assert_equal_to_replay(report: dict[str, object]) -> None:
@@ -32,6 +37,7 @@ def _assert_equal_to_replay(report: dict[str, object]) -> None:
     assert report["counts_balance"], report["counts"]
 
 
+@pytest.mark.kafka
 def test_fifteen_sigkills_at_random_moments_on_a_busy_host_change_nothing(kafka, registry, tmp_path):
     storm = Storm(
         events=100_000,
@@ -53,6 +59,7 @@ def test_fifteen_sigkills_at_random_moments_on_a_busy_host_change_nothing(kafka,
     assert restart["lives_with_output"] >= 5, report["lives"]  # lives got going, not only the last
 
 
+@pytest.mark.kafka
 def test_a_broker_stopped_for_20_s_mid_run_changes_nothing(registry, tmp_path):
     port, controller = free_ports(2)
     broker = _Broker(tmp_path / "broker" / "kafka", port, controller)
@@ -108,3 +115,41 @@ def test_a_half_created_store_is_created_again(tmp_path: Path):
     create_store(store, 3)
     assert store_ready(store)
     assert sorted(p.name for p in store.iterdir()) == [f"part-{n}.sqlite3" for n in range(3)]
+
+
+# ------------------------------------------------------ the planner's snapshot
+
+
+def _planning_facts() -> list[PlanningFact]:
+    facts: list[PlanningFact] = []
+    for data in scenario_events(TODAY):
+        fields = dict(data)
+        event = EVENT_TYPES[fields.pop("type")].model_validate(fields)
+        if event.plant == "DE01" and not isinstance(event, InventoryMovement | InventorySnapshot):
+            facts.append(event)
+    return facts
+
+
+def _latest(records: list[OutputRecord]) -> dict[tuple[str, str], OutputRecord]:
+    return {(r.TOPIC, r.record_key()): r for r in records}
+
+
+def test_a_planner_restored_from_its_lean_snapshot_continues_like_the_one_that_was_never_stopped():
+    facts = _planning_facts()
+    first, rest = facts[: len(facts) // 2], facts[len(facts) // 2 :]
+    planner = PlantPlanner(plant="DE01")
+    for fact in first:
+        planner.apply(fact)
+    published = _latest(planner.plan(TODAY))
+    assert published  # the first half already asks for something
+
+    restored = pickle.loads(pickle.dumps(without_rebuilt_state(planner)))
+    assert restored.plans == {} and restored.triggers.emitted == {}
+    restored.adopt(published.values())
+    assert restored.plan(TODAY) == []  # nothing changed: nothing is emitted again
+
+    for fact in rest:
+        planner.apply(fact)
+        restored.apply(fact)
+    assert restored.plan(TODAY) == planner.plan(TODAY)
+    assert _latest(restored.triggers.current()) == _latest(planner.triggers.current())
