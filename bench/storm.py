@@ -13,7 +13,9 @@ number of input records.
     python -m bench.storm --events 120000 --kills 15            # own broker and registry
     python -m bench.storm --events 200000 --kills 20 --seed 5 --busy --broker-restart 60
 
-`--busy` keeps one core busy beside the service (makes the races of a loaded host likely).
+Lives that are not killed early are killed at a random moment 0.5-10 s (`--min-life`,
+`--max-life`) after their first new output, so kills land mid-processing however slow the
+host is (`--from-start`: that long after the start instead). `--busy` keeps one core busy beside the service (makes the races of a loaded host likely).
 `--broker-restart S` stops the broker for 20 s once, S seconds into the storm (own broker
 only; with `--kills 0` that is S seconds into the one run to the end). The result is printed as JSON (`BENCH-RESULT {...}`); exit status 1 on any difference.
 """
@@ -51,6 +53,7 @@ COUNTS = "sync.counts"
 CLOSED = {"WITHDRAWN", "RESOLVED", "CLOSED"}
 ID_FIELDS = ("trigger_id", "signal_id", "availability_id", "exception_id", "dlq_id", "count_id")
 OUTCOMES = ("applied", "deduplicated", "superseded", "dead_lettered")
+STARTUP_LIMIT_S = 90.0
 
 
 # ------------------------------------------------------------------ comparing
@@ -210,6 +213,17 @@ class OutputWatch(threading.Thread):
             time.sleep(0.1)
         consumer.close()
 
+    def wait_for_output_after(
+        self, start: float, proc: subprocess.Popen[bytes], timeout_s: float
+    ) -> float | None:
+        """When the first new output after `start` was seen (None: not within the timeout)."""
+        while time.monotonic() < start + timeout_s and proc.poll() is None:
+            found = self.first_output_after(start, time.monotonic())
+            if found is not None:
+                return start + found
+            time.sleep(0.1)
+        return None
+
     def first_output_after(self, start: float, end: float) -> float | None:
         before = [n for t, n in self.samples if t <= start]
         base = before[-1] if before else 0
@@ -230,10 +244,12 @@ class Storm:
     keys: int = 2_000
     seed: int = Spec().seed
     kills: int = 15
-    min_life: float = 4.0
-    max_life: float = 16.0
+    min_life: float = 0.5
+    max_life: float = 10.0
     early_share: float = 0.3
     """Share of lives killed within their first 0.3-3 s."""
+    after_output: bool = True
+    """Other lives are killed min_life..max_life s after their first new output (else after start)."""
     snapshot_interval_s: int = 10
     busy: bool = False
     broker_restart_s: float | None = None
@@ -305,8 +321,14 @@ def run_storm(
                 stderr=log,
                 start_new_session=True,
             )
+            if not early and storm.after_output:
+                # Kill a life at a random moment once it is productive, however slow the host.
+                productive = watch.wait_for_output_after(started, proc, timeout_s=STARTUP_LIMIT_S)
+                life = (productive - started if productive else STARTUP_LIMIT_S) + rng.uniform(
+                    storm.min_life, storm.max_life
+                )
             try:
-                rc = proc.wait(timeout=life)
+                rc = proc.wait(timeout=max(0.0, life - (time.monotonic() - started)))
                 finished = rc == 0
                 lives.append({"life_s": round(time.monotonic() - started, 2), "exit": rc})
                 if rc != 0:
@@ -432,11 +454,12 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=Storm.keys)
     parser.add_argument("--seed", type=int, default=Storm.seed)
     parser.add_argument("--kills", type=int, default=Storm.kills)
-    parser.add_argument("--min-life", type=float, default=Storm.min_life)
+    parser.add_argument("--min-life", type=float, default=Storm.min_life, help="s after first output")
     parser.add_argument("--max-life", type=float, default=Storm.max_life)
     parser.add_argument("--early-share", type=float, default=Storm.early_share)
     parser.add_argument("--snapshot-interval", type=int, default=Storm.snapshot_interval_s)
     parser.add_argument("--busy", action="store_true", help="keep one core busy beside the service")
+    parser.add_argument("--from-start", action="store_true", help="lives measured from start, not output")
     parser.add_argument("--broker-restart", type=float, default=None, help="stop the broker 20 s, S s in")
     parser.add_argument("--json", action="store_true", help="JSON values instead of Avro")
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
@@ -453,6 +476,7 @@ def main() -> int:
         early_share=args.early_share,
         snapshot_interval_s=args.snapshot_interval,
         busy=args.busy,
+        after_output=not args.from_start,
         broker_restart_s=args.broker_restart,
         value_format="json" if args.json else "avro",
     )

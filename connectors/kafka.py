@@ -38,6 +38,8 @@ Encoder = Callable[[str, Any], bytes]
 IDLE_WAIT = timedelta(milliseconds=5)
 COMMIT_EVERY = timedelta(seconds=5)
 COMPACTED = {"cleanup.policy": "compact"}
+LARGE_MESSAGES = {"message.max.bytes": "1048588"}
+"""Producers accept records up to the broker's default limit (librdkafka's own is 1,000,000)."""
 
 
 def list_partitions(
@@ -389,7 +391,7 @@ class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
         dead_letter: DeadLetterFactory | None = None,
         partitions: int = SINK_PARTITIONS,
     ) -> None:
-        self._config = {"enable.idempotence": "true", "linger.ms": "5", **config}
+        self._config = {"enable.idempotence": "true", "linger.ms": "5", **LARGE_MESSAGES, **config}
         self._encode = encode
         self._topic_names = topic_names or {}
         self._on_rejected = on_rejected
@@ -440,7 +442,7 @@ def produce_all(
     Waits at most ``flush_timeout_s`` for the last deliveries (and librdkafka's
     ``message.timeout.ms`` for each): undelivered messages raise `RuntimeError`.
     """
-    producer = Producer({"enable.idempotence": "true", "linger.ms": "20", **config})
+    producer = Producer({"enable.idempotence": "true", "linger.ms": "20", **LARGE_MESSAGES, **config})
     failures: list[str] = []
 
     def delivered(err: KafkaError | None, _msg: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -203,7 +204,14 @@ def rejected_output_letter(rejected: Rejected, max_raw: int) -> tuple[str, Outpu
     letter = dead_letter(
         raw, f"OUTPUT_{rejected.error}", f"output record rejected: {rejected.reason}", max_raw=max_raw
     )
-    return DeadLetter.TOPIC, letter.model_copy(update={"dlq_id": f"output|{rejected.topic}|{rejected.key}"})
+    key = rejected.key
+    if len(key) > MAX_ID_KEY:  # the id is the dead letter's Kafka key: keep it small
+        key = f"{key[:MAX_ID_KEY]}...sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    return DeadLetter.TOPIC, letter.model_copy(update={"dlq_id": f"output|{rejected.topic}|{key}"})
+
+
+MAX_ID_KEY = 200
+"""Characters of a rejected record's id kept in its dead letter's id (then its SHA-256)."""
 
 
 class CountLogic(StatefulBatchLogic[object, OutputRecord, int]):

@@ -5,7 +5,9 @@ Each test works under its own topic prefix on the session broker (`tests/conftes
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import random
 import signal
@@ -162,3 +164,43 @@ def test_sigterm_to_mfgsync_run_stops_the_dataflow_itself(kafka, tmp_path):
     assert proc.wait(timeout=30) != 0
     time.sleep(0.5)
     assert _processes_with_env(f"MFGSYNC_TOPIC_PREFIX={service.prefix}") == []
+
+
+def test_records_of_a_megabyte_are_dead_lettered_or_processed_and_never_stop_the_service(kafka, tmp_path):
+    events = scenario_events(TODAY)
+    big = {
+        "type": "DemandChanged",
+        "event_id": "big-" + "e" * 400_000,
+        "source": "ERP",
+        "source_seq": 1,
+        "event_time": "2026-03-01T09:00:00Z",
+        "plant": "DE01",
+        "correlation_id": "c" * 400_000,
+        "demand_id": "SO-BIG",
+        "item": "SCREW-M4",
+        "qty": 1_000_000,
+        "due_date": "2026-03-20",
+        "status": "OPEN",
+    }
+    # Outputs that carry the big event's ids are larger than this service's producers accept.
+    service = Service(kafka, "json", None, kafka_config='{"message.max.bytes": "600000"}')
+    service.setup(write_lines(tmp_path / "scenario.jsonl", events))
+    garbage = b"{" + b"x" * 1_000_000
+    producer = Producer({"bootstrap.servers": kafka, "message.max.bytes": "1048588"})
+    producer.produce(service.prefix + "erp.demand", json.dumps(big).encode(), b"DE01|SO-BIG")
+    producer.produce(service.prefix + "erp.demand", garbage, b"garbage")
+    producer.flush()
+    recovery = str(tmp_path / "recovery")
+    service.run_to_end("--recovery-dir", recovery)
+    service.run_to_end("--recovery-dir", recovery)  # a restart does not trip over them again
+    letters = {r["dlq_id"]: r for r in service.changelog("sync.dlq").values()}
+    read = next(r for r in letters.values() if r["key"] == "garbage")
+    assert (read["error"], read["raw_size"]) == ("INVALID_JSON", len(garbage))
+    assert read["raw"] == garbage[: 64 * 1024].decode()
+    assert read["raw_sha256"] == hashlib.sha256(garbage).hexdigest()
+    refused = [r for r in letters.values() if r["dlq_id"].startswith("output|")]
+    assert refused, sorted(letters)
+    assert {r["error"] for r in refused} == {"OUTPUT_MSG_SIZE_TOO_LARGE"}
+    assert all(len(r["raw"]) <= 64 * 1024 and r["raw_size"] > 600_000 for r in refused)
+    live = service.live("procurement.triggers")
+    assert live  # everything else was processed

@@ -41,13 +41,13 @@ def _assert_equal_to_replay(report: dict[str, object]) -> None:
 def test_fifteen_sigkills_at_random_moments_on_a_busy_host_change_nothing(kafka, registry, tmp_path):
     storm = Storm(
         events=100_000,
-        keys=2_000,
+        keys=400,
         seed=915,
         kills=15,
-        min_life=3.0,
-        max_life=12.0,
+        min_life=0.5,
+        max_life=8.0,
         early_share=0.3,
-        snapshot_interval_s=3,
+        snapshot_interval_s=2,
         busy=True,
     )
     report = run_storm(storm, kafka, registry, tmp_path)
@@ -56,7 +56,7 @@ def test_fifteen_sigkills_at_random_moments_on_a_busy_host_change_nothing(kafka,
     _assert_equal_to_replay(report)
     restart = report["restart_to_first_output_s"]
     assert isinstance(restart, dict)
-    assert restart["lives_with_output"] >= 5, report["lives"]  # lives got going, not only the last
+    assert restart["lives_with_output"] >= 8, report["lives"]  # kills landed mid-processing
 
 
 @pytest.mark.kafka
