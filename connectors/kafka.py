@@ -473,6 +473,17 @@ def read_topic(
     config: dict[str, str], topic: str, timeout_s: float = 30.0
 ) -> Iterator[tuple[bytes | None, bytes | None]]:
     """Every `(key, value)` of a topic from the beginning to its current end."""
+    for _topic, key, value in read_topics(config, [topic], timeout_s):
+        yield key, value
+
+
+def read_topics(
+    config: dict[str, str], topics: Iterable[str], timeout_s: float = 30.0
+) -> Iterator[tuple[str, bytes | None, bytes | None]]:
+    """Every `(topic, key, value)` of some topics from the beginning to their current end.
+
+    One consumer reads all of them at once (a start reads every changelog back this way).
+    """
     consumer = Consumer(
         {
             **config,
@@ -482,13 +493,20 @@ def read_topic(
         }
     )
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
-        parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions]
+        metadata = consumer.list_topics(timeout=timeout_s).topics
+        parts = []
         remaining = set()
-        for tp in parts:
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
-            if high > low:
-                remaining.add(tp.partition)
+        for topic in topics:
+            found = metadata.get(topic)
+            if found is None:
+                msg_text = f"Kafka topic {topic!r} does not exist"
+                raise LookupError(msg_text)
+            for p in found.partitions:
+                tp = TopicPartition(topic, p, OFFSET_BEGINNING)
+                parts.append(tp)
+                low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+                if high > low:
+                    remaining.add((topic, p))
         consumer.assign(parts)
         deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
         while remaining and datetime.now(UTC) < deadline:
@@ -496,11 +514,11 @@ def read_topic(
                 error = msg.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
-                        remaining.discard(msg.partition())
+                        remaining.discard((msg.topic(), msg.partition()))
                     continue
-                yield msg.key(), msg.value()
+                yield msg.topic(), msg.key(), msg.value()
         if remaining:
-            msg_text = f"timed out reading {topic}: partitions {sorted(remaining)} not at their end"
+            msg_text = f"timed out reading {sorted(remaining)}: not at their end"
             raise TimeoutError(msg_text)
     finally:
         consumer.close()

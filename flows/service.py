@@ -31,7 +31,7 @@ from mfgsync.connectors.alert_dispatch import AlertChannel, AlertDispatcher
 from mfgsync.connectors.alertmanager import AlertmanagerChannel
 from mfgsync.connectors.http_status import StatusServer
 from mfgsync.connectors.jsonl import RawRecord, dead_letter
-from mfgsync.connectors.kafka import KafkaRawSource, KafkaRecordSink, Rejected, read_topic
+from mfgsync.connectors.kafka import KafkaRawSource, KafkaRecordSink, Rejected, read_topics
 from mfgsync.connectors.metrics import SyncMetrics
 from mfgsync.connectors.serde import Serde
 from mfgsync.connectors.webhook import WebhookChannel
@@ -78,9 +78,8 @@ def published_reader(
         nonlocal by_plant
         if by_plant is None:
             by_plant = {}
-            for cls in (OUTPUT_TYPES[topic] for topic in CHANGELOG_TOPICS):
-                for record in _latest_records(settings, serde, cls):
-                    by_plant.setdefault(_plant_of(record), []).append(record)
+            for record in _latest_records(settings, serde):
+                by_plant.setdefault(_plant_of(record), []).append(record)
             log.info("adopted published records for %d plants", len(by_plant))
         records = by_plant.get(plant, [])
         if on_adopted is not None:
@@ -90,26 +89,27 @@ def published_reader(
     return published
 
 
-def _latest_records(settings: Settings, serde: Serde, cls: type[OutputRecord]) -> Iterable[OutputRecord]:
-    """The latest record per key of one changelog; waits for a broker that is restarting."""
+def _latest_records(settings: Settings, serde: Serde) -> list[OutputRecord]:
+    """The latest record per key of every changelog; waits for a broker that is restarting."""
+    classes = {settings.topic(topic): OUTPUT_TYPES[topic] for topic in CHANGELOG_TOPICS}
     attempt = 0
     while True:
-        latest: dict[bytes | None, bytes] = {}
+        latest: dict[tuple[str, bytes | None], bytes] = {}
         try:
-            for key, value in read_topic(
-                {**settings.librdkafka(), "logger": kafka_logger()}, settings.topic(cls.TOPIC)
+            for topic, key, value in read_topics(
+                {**settings.librdkafka(), "logger": kafka_logger()}, classes
             ):
                 if value is None:
-                    latest.pop(key, None)
+                    latest.pop((topic, key), None)
                 else:
-                    latest[key] = value
+                    latest[(topic, key)] = value
         except (TimeoutError, KafkaException) as exc:
             attempt += 1
             if attempt >= ADOPT_ATTEMPTS:
                 raise
-            log.warning("reading %s back failed (%s); retrying", cls.TOPIC, exc)
+            log.warning("reading the changelogs back failed (%s); retrying", exc)
             continue
-        return [serde.decode_record(cls, value) for value in latest.values()]
+        return [serde.decode_record(classes[topic], value) for (topic, _), value in latest.items()]
 
 
 def _plant_of(record: OutputRecord) -> str:
