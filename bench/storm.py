@@ -194,7 +194,7 @@ class OutputWatch(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "storm-watch"})
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "storm-watch", "log_level": 0})
         parts = None
         while not self.stopped.is_set():
             try:
@@ -267,6 +267,7 @@ def run_storm(
     if not registry:
         env.pop("MFGSYNC_SCHEMA_REGISTRY_URL", None)
     spec = Spec(events=storm.events, keys=storm.keys, seed=storm.seed)
+    work.mkdir(parents=True, exist_ok=True)
     source = work / "events.jsonl"
     with source.open("w") as out:
         for event in generate(spec):

@@ -51,6 +51,7 @@ def test_fifteen_sigkills_at_random_moments_on_a_busy_host_change_nothing(kafka,
         busy=True,
     )
     report = run_storm(storm, kafka, registry, tmp_path)
+    print(json.dumps(report))  # kills, lives, restart times, differences (shown with -s)
     assert report["kills"] >= 15, report["lives"]
     assert report["early_kills"] >= 2, report["lives"]
     _assert_equal_to_replay(report)
