@@ -174,12 +174,17 @@ class AlertDispatcher:
                     lane.dropped += 1
                     self._metrics.dropped.labels(lane.channel.name).inc()
                     continue
+                idle = not lane.pending
                 if key in lane.pending:
                     lane.coalesced += 1
                     lane.outage_coalesced += 1
                     self._metrics.coalesced.labels(lane.channel.name).inc()
                 lane.pending[key] = change
-                lane.ready.notify()
+                if idle and lane.up:
+                    # Wake the worker only when it waits for work: a busy one takes this next,
+                    # a channel that is down is tried again at its retry time. (A wake-up per
+                    # change costs the dataflow thread the GIL each time.)
+                    lane.ready.notify()
 
     def waiting(self, channel_name: str) -> int:
         """Changes waiting for ``channel_name`` (one per signal id at most)."""
