@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -148,7 +149,7 @@ class AlertDispatcher:
         self._lanes = [_Lane(channel) for channel in channels]
         for lane in self._lanes:
             name = lane.channel.name
-            self._metrics.export(name, waiting=lambda lane=lane: len(lane.pending))
+            self._metrics.export(name, waiting=partial(_waiting, lane))
             lane.thread = threading.Thread(
                 target=self._work, args=(lane,), name=f"mfgsync-alerts-{name}", daemon=True
             )
@@ -445,3 +446,8 @@ class AlertDispatcher:
     def _backoff(self, attempt: int) -> float:
         delay = min(self._max_backoff_s, self._backoff_s * 2.0 ** (attempt - 1))
         return delay / 2 + random.uniform(0, delay / 2)  # jitter, not crypto
+
+
+def _waiting(lane: _Lane) -> int:
+    """Alerts queued or retrying on a lane (read at scrape time)."""
+    return len(lane.pending)

@@ -127,6 +127,8 @@ class AvroCodec:
             raise DecodeError(
                 error="UNKNOWN_SCHEMA_ID", reason=f"schema id {schema_id} is {registered.schema_type}"
             )
+        if registered.schema_str is None:
+            raise DecodeError(error="UNKNOWN_SCHEMA_ID", reason=f"schema id {schema_id} has no schema text")
         registered_json = json.loads(registered.schema_str)
         writer = fastavro.parse_schema(registered_json)
         self._json_by_id[schema_id] = registered_json

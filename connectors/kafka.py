@@ -20,14 +20,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from mfgsync.connectors.jsonl import RawRecord
+
+if TYPE_CHECKING:
+    from confluent_kafka._types import HeadersType  # the stubs' type of record headers
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +45,26 @@ COMPACTED = {"cleanup.policy": "compact"}
 LARGE_MESSAGES = {"message.max.bytes": "1048588"}
 """Producers accept records up to the broker's default limit (librdkafka's own is 1,000,000)."""
 
+KafkaConfig = dict[str, Any]
+"""A client configuration: librdkafka properties (strings) plus Python-side hooks such as
+``logger`` or ``stats_cb``, passed to confluent-kafka untouched."""
+
+
+def _headers(headers: HeadersType | None) -> tuple[tuple[str, bytes | None], ...]:
+    """Record headers as (key, bytes) pairs; librdkafka gives a list, the type also allows a dict."""
+    pairs = headers.items() if isinstance(headers, dict) else (headers or ())
+    return tuple((key, value.encode() if isinstance(value, str) else value) for key, value in pairs)
+
 
 def list_partitions(
-    config: dict[str, str], topics: Iterable[str], timeout_s: float = 10.0, wait_s: float = 300.0
+    config: KafkaConfig, topics: Iterable[str], timeout_s: float = 10.0, wait_s: float = 300.0
 ) -> list[str]:
     """`topic#partition` for every partition of `topics`; a missing topic is an error.
 
     A broker that does not answer is waited for (up to `wait_s`), so a service started while
     the broker restarts comes up with it instead of failing.
     """
-    admin = AdminClient(config)
+    admin = AdminClient({**config})
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -60,7 +74,7 @@ def list_partitions(
             if time.monotonic() >= deadline:
                 raise
             log.warning("kafka metadata unavailable (%s); retrying", exc)
-    parts = []
+    parts: list[str] = []
     for topic in topics:
         found = metadata.topics.get(topic)
         if found is None or found.error is not None:
@@ -113,17 +127,20 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
                 # Transport and broker errors are retried by librdkafka; they are not records.
                 log.warning("kafka consumer error on %s[%d]: %s", self._topic, self._partition, error)
                 continue
+            offset = msg.offset()
+            if offset is None:  # only error events have no offset, and they are handled above
+                continue
             batch.append(
                 RawRecord(
                     origin=self._topic,
                     partition=self._partition,
-                    offset=msg.offset(),
+                    offset=offset,
                     value=msg.value() or b"",
                     key=msg.key(),
-                    headers=tuple(msg.headers() or ()),
+                    headers=_headers(msg.headers()),
                 )
             )
-            self._offset = msg.offset() + 1
+            self._offset = offset + 1
         self._idle = not batch
         if self._commit and not self._durable and datetime.now(UTC) - self._committed_at > COMMIT_EVERY:
             self._commit_offset(self._offset)
@@ -171,7 +188,7 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
 
     def __init__(
         self,
-        config: dict[str, str],
+        config: KafkaConfig,
         topics: Iterable[str],
         *,
         tail: bool = True,
@@ -383,7 +400,7 @@ class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
 
     def __init__(
         self,
-        config: dict[str, str],
+        config: KafkaConfig,
         encode: Encoder,
         topic_names: dict[str, str] | None = None,
         *,
@@ -408,14 +425,14 @@ class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
 
 
 def create_topics(
-    config: dict[str, str],
+    config: KafkaConfig,
     topics: dict[str, dict[str, str]],
     partitions: int,
     replication: int = 1,
     timeout_s: float = 30.0,
 ) -> dict[str, str]:
     """Create topics with their configs; return what happened per topic (created / exists)."""
-    admin = AdminClient(config)
+    admin = AdminClient({**config})
     requests = [
         NewTopic(t, num_partitions=partitions, replication_factor=replication, config=c)
         for t, c in topics.items()
@@ -435,7 +452,7 @@ def create_topics(
 
 
 def produce_all(
-    config: dict[str, Any], messages: Iterable[tuple[str, bytes, bytes]], flush_timeout_s: float = 30.0
+    config: KafkaConfig, messages: Iterable[tuple[str, bytes, bytes]], flush_timeout_s: float = 30.0
 ) -> int:
     """Publish `(topic, key, value)` messages and wait for every delivery; return the count.
 
@@ -470,7 +487,7 @@ def produce_all(
 
 
 def read_topic(
-    config: dict[str, str], topic: str, timeout_s: float = 30.0
+    config: KafkaConfig, topic: str, timeout_s: float = 30.0
 ) -> Iterator[tuple[bytes | None, bytes | None]]:
     """Every `(key, value)` of a topic from the beginning to its current end."""
     for _topic, key, value in read_topics(config, [topic], timeout_s):

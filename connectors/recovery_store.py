@@ -59,7 +59,7 @@ def create_store(db_dir: Path, partitions: int) -> None:
     staging = db_dir.with_name(f".{db_dir.name}.init-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    init_db_dir(staging, partitions)
+    init_db_dir(staging, partitions)  # type: ignore[no-untyped-call]  # bytewax.recovery has no annotations
     if db_dir.exists():
         leftovers = list(db_dir.iterdir())
         if leftovers and not all(p.name.startswith("part-") for p in leftovers):

@@ -27,6 +27,9 @@ class SerdeSettings(Protocol):
     @property
     def schema_registry_url(self) -> str: ...
 
+    @property
+    def dlq_max_raw_bytes(self) -> int: ...
+
     def registry(self) -> dict[str, str]:
         """Schema Registry client configuration."""
         ...

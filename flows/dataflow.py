@@ -15,7 +15,7 @@ import pickle
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard, cast
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -141,14 +141,14 @@ def guard_builder(config: FlowConfig) -> Callable[[IngestGuard | None], GuardLog
 InventoryState = tuple[InventoryPosition, list[StockEvent]]
 
 
-class InventoryLogic(StatefulLogic[Event, InventoryOut, InventoryState]):
+class InventoryLogic(StatefulLogic[StockEvent, InventoryOut, InventoryState]):
     """Bytewax adapter of `InventoryStep`: one item@plant."""
 
     def __init__(self, step: InventoryStep, config: FlowConfig) -> None:
         self.step = step
         self.config = config
 
-    def on_item(self, value: Event) -> tuple[Iterable[InventoryOut], bool]:
+    def on_item(self, value: StockEvent) -> tuple[Iterable[InventoryOut], bool]:
         return self.step.take(value), StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[InventoryOut], bool]:
@@ -260,26 +260,17 @@ class FlowStreams:
     verdicts: Stream[Verdict | DeadLetter]
 
 
-def build_core(
-    flow: Dataflow,
-    raw: Stream[RawRecord] | Stream[Event | DeadLetter],
-    config: FlowConfig,
-    *,
-    decoded: bool = False,
-) -> FlowStreams:
-    """Wire decode, guard, inventory and planning onto `raw`; return the output streams."""
-    items: Stream[Any] = raw if decoded else op.map("decode", raw, decode_event)
-    split = op.branch("valid", items, lambda x: isinstance(x, Event))
-    events: Stream[Event] = split.trues
-    dead: Stream[DeadLetter] = split.falses
+def build_core(flow: Dataflow, items: Stream[Event | DeadLetter], config: FlowConfig) -> FlowStreams:
+    """Wire guard, inventory and planning onto decoded `items`; return the output streams."""
+    split = op.branch("valid", items, _is_event)
+    events = split.trues
+    dead = cast(Stream[DeadLetter], split.falses)  # what is not an event is a dead letter
 
     keyed = op.key_on("guard_key", events, lambda e: e.guard_key())
     guarded = op.stateful("guard", keyed, guard_builder(config))
-    guard_out = op.branch(
-        "guard_verdict", op.key_rm("guard_unkey", guarded), lambda x: isinstance(x, Verdict)
-    )
-    verdicts: Stream[Verdict] = guard_out.trues
-    guard_exceptions: Stream[SyncException] = guard_out.falses
+    guard_out = op.branch("guard_verdict", op.key_rm("guard_unkey", guarded), _is_verdict)
+    verdicts = guard_out.trues
+    guard_exceptions = cast(Stream[SyncException], guard_out.falses)
 
     admitted = op.branch("admitted", verdicts, is_admitted)
     admitted_events = op.map("admitted_event", admitted.trues, lambda v: v.event)
@@ -288,11 +279,12 @@ def build_core(
     inv_keyed = op.key_on("item_at_plant", stock_split.trues, inventory_key)
     inventory = op.key_rm("inventory_unkey", op.stateful("inventory", inv_keyed, inventory_builder(config)))
     inv_facts = op.branch("inventory_fact", inventory, is_planning_fact)
-    inv_rest = op.branch("inventory_verdict", inv_facts.falses, lambda x: isinstance(x, Verdict))
+    inv_rest = op.branch("inventory_verdict", inv_facts.falses, _is_verdict)
+    inv_exceptions = cast(Stream[SyncException], inv_rest.falses)
 
     planning_events = stock_split.falses
     planning_verdicts = op.map("planning_applied", planning_events, applied)
-    facts = op.merge("facts", planning_events, inv_facts.trues)
+    facts: Stream[PlanningFact] = op.merge("facts", planning_events, inv_facts.trues)
     by_plant = op.key_on("plant", facts, planning_key)
     planned = op.key_rm(
         "planning_unkey",
@@ -303,10 +295,22 @@ def build_core(
     schema_invalid = op.key_rm(
         "schema_invalid_unkey", op.stateful_map("schema_invalid", dead_kind, _schema_invalid(config))
     )
-    records = op.merge("records", planned, guard_exceptions, inv_rest.falses, dead, schema_invalid)
+    records: Stream[OutputRecord] = op.merge(
+        "records", planned, guard_exceptions, inv_exceptions, dead, schema_invalid
+    )
     topics = op.map("by_topic", records, lambda r: (r.TOPIC, r))
-    all_verdicts = op.merge("verdicts", admitted.falses, inv_rest.trues, planning_verdicts, dead)
+    all_verdicts: Stream[Verdict | DeadLetter] = op.merge(
+        "verdicts", admitted.falses, inv_rest.trues, planning_verdicts, dead
+    )
     return FlowStreams(records=topics, verdicts=all_verdicts)
+
+
+def _is_event(item: Event | DeadLetter) -> TypeGuard[Event]:
+    return isinstance(item, Event)
+
+
+def _is_verdict(item: object) -> TypeGuard[Verdict]:
+    return isinstance(item, Verdict)
 
 
 def count_outcomes(verdicts: Stream[Verdict | DeadLetter]) -> Stream[tuple[str, OutcomeCount]]:
@@ -329,7 +333,7 @@ def build_flow(
     """The whole dataflow from a raw-record source to a topic-keyed sink."""
     flow = Dataflow("mfgsync")
     raw = op.input("read", flow, source)
-    streams = build_core(flow, raw, config)
+    streams = build_core(flow, op.map("decode", raw, decode_event), config)
     out: Stream[tuple[str, Any]] = streams.records
     if counts:
         out = op.merge("with_counts", out, count_outcomes(streams.verdicts))

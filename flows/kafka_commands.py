@@ -67,7 +67,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _topics_create(settings: Settings, partitions: int) -> int:
-    topics = {t: {} for t in TOPIC_TYPES}
+    topics: dict[str, dict[str, str]] = {t: {} for t in TOPIC_TYPES}
     topics.update({t: (dict(COMPACTED) if t in COMPACTED_TOPICS else {}) for t in OUTPUT_TYPES})
     named = {settings.topic(t): config for t, config in topics.items()}
     outcome = create_topics(

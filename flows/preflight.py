@@ -16,10 +16,12 @@ from collections.abc import Iterable
 from typing import Any, get_origin
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ClusterMetadata
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._metadata import ClusterMetadata  # not re-exported by the stubs
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from mfgsync.connectors.kafka import KafkaConfig
 from mfgsync.flows.logs import silent_kafka_logger
 from mfgsync.flows.settings import Settings
 
@@ -69,18 +71,19 @@ def _parse_error_line(exc: SettingsError) -> str:
     field = found.group(1) if found else "?"
     variable = _variable(field)
     annotation = Settings.model_fields[field].annotation if field in Settings.model_fields else None
-    kind = {
+    kind: dict[object, str] = {
         dict: 'a JSON object, e.g. {"security.protocol": "SASL_SSL"}',
         tuple: 'a JSON list, e.g. ["erp.demand"]',
     }
-    expected = kind.get(get_origin(annotation) or annotation, "valid JSON")  # type: ignore[call-overload]
+    expected = kind.get(get_origin(annotation) or annotation, "valid JSON")
     return f"{variable}={os.environ.get(variable, '')!r} is invalid: expected {expected}"
 
 
 def check_broker(settings: Settings) -> ClusterMetadata:
     """The broker answers within ``connect_timeout_s``; its cluster metadata."""
     timeout_s = settings.connect_timeout_s
-    admin = AdminClient({**settings.librdkafka(), "logger": silent_kafka_logger()})
+    config: KafkaConfig = {**settings.librdkafka(), "logger": silent_kafka_logger()}
+    admin = AdminClient(config)
     try:
         return admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:

@@ -79,9 +79,9 @@ class _CountedPartition(StatefulSourcePartition[Any, Any]):
         self._on_read = on_read
 
     def next_batch(self) -> list[Any]:
-        batch = self._inner.next_batch()
+        batch = list(self._inner.next_batch())
         self._on_read(len(batch))
-        return list(batch)
+        return batch
 
     def next_awake(self) -> datetime | None:
         return self._inner.next_awake()

@@ -45,6 +45,7 @@ from mfgsync.flows.settings import Settings
 from mfgsync.operators.alerts import AlertRule
 from mfgsync.operators.guard import Outcome, Verdict
 from mfgsync.operators.lag import LagWindow
+from mfgsync.operators.steps import topic_of
 from mfgsync.schemas.events import Event
 from mfgsync.schemas.outputs import (
     OUTPUT_TYPES,
@@ -167,7 +168,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
     decoded = op.inspect(
         "observe_ingest", op.map("decode", raw, serde.decode_event), lambda _s, x: board.decoded(x)
     )
-    streams = build_core(flow, decoded, config, decoded=True)
+    streams = build_core(flow, decoded, config)
     op.inspect("observe_outcomes", streams.verdicts, lambda _s, v: board.verdict(v))
     records = op.merge(
         "with_lag_and_counts",
@@ -214,15 +215,15 @@ MAX_ID_KEY = 200
 """Characters of a rejected record's id kept in its dead letter's id (then its SHA-256)."""
 
 
-class CountLogic(StatefulBatchLogic[object, OutputRecord, int]):
+class CountLogic(StatefulBatchLogic[str, OutputRecord, int]):
     """A running count of one `topic|outcome` key, published after every batch."""
 
     def __init__(self, count: int) -> None:
         self.count = count
         self.key = ""
 
-    def on_batch(self, values: list[object]) -> tuple[Iterable[OutputRecord], bool]:
-        key = str(values[0])
+    def on_batch(self, values: list[str]) -> tuple[Iterable[OutputRecord], bool]:
+        key = values[0]
         self.count += len(values)
         topic, _, outcome = key.rpartition("|")
         record = OutcomeCount(count_id=key, topic=topic, outcome=outcome, count=self.count)
@@ -240,15 +241,11 @@ def outcome_counts(
     Counted in recovered state (a restart resumes the counts with the offsets), so the
     published totals hold for the run as a whole, unlike the per-process Prometheus counters.
     """
-    read = op.map("count_read", decoded, lambda item: f"{_topic_of(item)}|read")
+    read = op.map("count_read", decoded, lambda item: f"{topic_of(item)}|read")
     outcomes = op.map("count_outcome", verdicts, outcome_key)
     keyed = op.key_on("count_key", op.merge("count_all", read, outcomes), lambda key: key)
     counted = op.stateful_batch("outcome_counts", keyed, lambda resume: CountLogic(resume or 0))
     return op.map("count_record", counted, lambda kv: (OutcomeCount.TOPIC, kv[1]))
-
-
-def _topic_of(item: Event | DeadLetter) -> str:
-    return (item.topic or "unknown") if isinstance(item, DeadLetter) else item.TOPIC
 
 
 ALIGN = datetime(2020, 1, 1, tzinfo=UTC)
@@ -308,7 +305,7 @@ class _Forward:
 
 def _start_observability(settings: Settings, serde: Serde) -> StatusBoard:
     registry = CollectorRegistry()
-    registry.register(_Forward(REGISTRY))  # type: ignore[arg-type]
+    registry.register(_Forward(REGISTRY))
     channels: list[AlertChannel] = []
     if settings.alertmanager_url:
         channels.append(AlertmanagerChannel(settings.alertmanager_url))

@@ -83,10 +83,17 @@ def applied(event: Event) -> Verdict:
     return Verdict(event, Outcome.APPLIED)
 
 
+def topic_of(item: Event | DeadLetter) -> str:
+    """The input topic a decoded record came from (`unknown` for a dead letter without one)."""
+    if isinstance(item, DeadLetter):
+        return item.topic or UNKNOWN_TOPIC
+    return item.TOPIC
+
+
 def outcome_of(item: Verdict | DeadLetter) -> tuple[str, Outcome]:
     """The input topic and final outcome of one input record."""
     if isinstance(item, DeadLetter):
-        return item.topic or UNKNOWN_TOPIC, Outcome.DEAD_LETTERED
+        return topic_of(item), Outcome.DEAD_LETTERED
     return item.event.TOPIC, item.outcome
 
 
