@@ -3,13 +3,20 @@
 A stream is a list of events in the order sources emitted them: within each sequencing key
 `source_seq` runs 1, 2, 3, ...; state entities get several versions; items are linked by
 multi-level BOMs (with revisions, phantoms, scrap and the odd cycle).
+
+`event_streams()` draws every choice (which items have parameters, each BOM line, each
+event's kind and fields) from hypothesis, so a failing stream shrinks to a minimal one;
+`perturbations()` draws the reordering and resending the same way. `build_stream(seed)`
+and `perturb(events, seed)` make the same streams from a seed, for the end-to-end tests that
+replay one fixed stream.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from hypothesis import strategies as st
 
@@ -29,6 +36,41 @@ MOVES = (
     "RECEIVE_IN_TRANSIT",
     "TRANSFER_OUT",
 )
+
+
+T = TypeVar("T")
+
+
+class Chooser(Protocol):
+    """The choices a stream is made of: `random.Random`, or hypothesis draws (`Drawn`)."""
+
+    def random(self) -> float: ...
+    def randint(self, a: int, b: int) -> int: ...
+    def choice(self, seq: Sequence[T]) -> T: ...
+    def sample(self, population: Sequence[T], k: int) -> list[T]: ...
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+class Drawn:
+    """Every choice drawn from hypothesis, so it shrinks (to the first option, the smallest number)."""
+
+    def __init__(self, draw: st.DrawFn) -> None:
+        self.draw = draw
+
+    def random(self) -> float:
+        return self.draw(st.integers(0, 99)) / 100
+
+    def randint(self, a: int, b: int) -> int:
+        return self.draw(st.integers(a, b))
+
+    def choice(self, seq: Sequence[T]) -> T:
+        return self.draw(st.sampled_from(seq))
+
+    def sample(self, population: Sequence[T], k: int) -> list[T]:
+        return self.draw(st.permutations(population))[:k]
+
+    def uniform(self, a: float, b: float) -> float:
+        return a + (b - a) * self.draw(st.integers(0, 1000)) / 1000
 
 
 class StreamBuilder:
@@ -59,13 +101,23 @@ class StreamBuilder:
         return event
 
 
-def _day(rng: random.Random, lo: int = -5, hi: int = 45) -> date:
+def _day(rng: Chooser, lo: int = -5, hi: int = 45) -> date:
     return TODAY + timedelta(days=rng.randint(lo, hi))
 
 
 def build_stream(seed: int, plants: int = 1, items: int = 6, noise: int = 30) -> list[Event]:
     """A random valid stream, fully determined by `seed`."""
-    rng = random.Random(seed)
+    return make_stream(random.Random(seed), seed, plants, items, noise)
+
+
+@st.composite
+def event_streams(draw: st.DrawFn, plants: int = 1, items: int = 6, noise: int = 30) -> list[Event]:
+    """A valid stream whose every choice is drawn; `noise` bounds the events after the set-up."""
+    return make_stream(Drawn(draw), 0, plants, items, draw(st.integers(0, noise)))
+
+
+def make_stream(rng: Chooser, seed: int, plants: int, items: int, noise: int) -> list[Event]:
+    """A valid stream from `rng`'s choices (`seed` only names the ECOs)."""
     b = StreamBuilder()
     names = [f"I{i}" for i in range(items)]
     for plant in [f"P{p + 1}" for p in range(plants)]:
@@ -205,11 +257,21 @@ def build_stream(seed: int, plants: int = 1, items: int = 6, noise: int = 30) ->
 
 
 def perturb(events: list[Event], seed: int, resend: float = 0.2) -> list[Event]:
+    """`reorder` with choices made from `seed`."""
+    return reorder(events, random.Random(seed), resend)
+
+
+@st.composite
+def perturbations(draw: st.DrawFn, events: list[Event], resend: float = 0.2) -> list[Event]:
+    """`events` reordered and partly resent, every choice drawn."""
+    return reorder(events, Drawn(draw), resend)
+
+
+def reorder(events: list[Event], rng: Chooser, resend: float = 0.2) -> list[Event]:
     """Interleave keys differently, swap neighbours within a key, resend a share of events.
 
     Per-key order is what sequencing repairs; the order across keys is arbitrary anyway.
     """
-    rng = random.Random(seed)
     by_key: dict[str, list[Event]] = {}
     for event in events:
         by_key.setdefault(event.guard_key(), []).append(event)
@@ -227,6 +289,3 @@ def perturb(events: list[Event], seed: int, resend: float = 0.2) -> list[Event]:
         if not queue:
             queues.remove(queue)
     return out
-
-
-seeds = st.integers(min_value=0, max_value=2**32 - 1)

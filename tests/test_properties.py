@@ -7,23 +7,25 @@
 - Counts are conserved: read = applied + deduplicated + superseded (+ dead-lettered, which
   the end-to-end tests cover).
 
-The default run tries a few hundred streams; `pytest -m slow` tries 10,000.
+Streams are drawn event by event (`tests/streams.event_streams`), so a failing stream shrinks
+to a minimal one. The default run tries a few hundred streams; `pytest -m slow` tries 10,000.
 """
 
 from __future__ import annotations
 
 import pickle
-import random
 from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mfgsync.operators.planner import PlantPlanner
+from mfgsync.schemas.events import Event
 from mfgsync.schemas.vocabulary import AVAILABILITY, SHORTAGES, TRIGGERS
 from tests.factories import bom, demand, line
 from tests.local_run import LocalRun
-from tests.streams import TODAY, build_stream, perturb, seeds
+from tests.streams import TODAY, Chooser, Drawn, build_stream, event_streams, perturbations
 
 TOPICS = (TRIGGERS, SHORTAGES, AVAILABILITY)
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -37,18 +39,15 @@ def final_state(events, plan_each=False, bucket="day"):
     return run, {topic: run.live(topic) for topic in TOPICS}
 
 
-def check_incremental_equals_batch(seed: int, bucket: str) -> None:
-    events = build_stream(seed, plants=1)
+def check_incremental_equals_batch(events: list[Event], bucket: str) -> None:
     _, incremental = final_state(events, plan_each=True, bucket=bucket)
     _, batch = final_state(events, plan_each=False, bucket=bucket)
     assert incremental == batch
 
 
-def check_planning_in_batches_equals_batch(seed: int) -> None:
+def check_planning_in_batches_equals_batch(events: list[Event], rng: Chooser) -> None:
     # As Kafka delivers them: topics drained at different speeds (each key keeps its order),
     # and a planning pass after each batch of random size.
-    events = build_stream(seed, plants=1)
-    rng = random.Random(seed)
     by_topic: dict[str, list] = {}
     for event in events:
         by_topic.setdefault(event.TOPIC, []).append(event)
@@ -107,41 +106,47 @@ def test_a_loop_closed_elsewhere_stops_every_parent_on_it_from_exploding_into_it
     assert not any("|C|" in key for key in batch["procurement.triggers"])
 
 
-def check_perturbation_changes_nothing(seed: int) -> None:
-    events = build_stream(seed, plants=2, items=5)
+def check_perturbation_changes_nothing(events: list[Event], perturbed_events: list[Event]) -> None:
     _, original = final_state(events)
-    _, perturbed = final_state(perturb(events, seed))
+    _, perturbed = final_state(perturbed_events)
     assert perturbed == original
 
 
-@FAST
-@given(seed=seeds)
-def test_incremental_planning_equals_batch_planning(seed: int) -> None:
-    check_incremental_equals_batch(seed, "day")
+@st.composite
+def perturbed_streams(draw: st.DrawFn, plants: int, items: int) -> tuple[list[Event], list[Event]]:
+    """A stream, and the same stream reordered within keys, interleaved otherwise, partly resent."""
+    events = draw(event_streams(plants=plants, items=items))
+    return events, draw(perturbations(events))
 
 
 @FAST
-@given(seed=seeds)
-def test_incremental_planning_equals_batch_planning_in_weeks(seed: int) -> None:
-    check_incremental_equals_batch(seed, "week")
+@given(events=event_streams(plants=1))
+def test_incremental_planning_equals_batch_planning(events: list[Event]) -> None:
+    check_incremental_equals_batch(events, "day")
 
 
 @FAST
-@given(seed=seeds)
-def test_planning_in_batches_as_topics_arrive_equals_batch_planning(seed: int) -> None:
-    check_planning_in_batches_equals_batch(seed)
+@given(events=event_streams(plants=1))
+def test_incremental_planning_equals_batch_planning_in_weeks(events: list[Event]) -> None:
+    check_incremental_equals_batch(events, "week")
 
 
 @FAST
-@given(seed=seeds)
-def test_reordering_and_resending_changes_no_final_record(seed: int) -> None:
-    check_perturbation_changes_nothing(seed)
+@given(events=event_streams(plants=1), data=st.data())
+def test_planning_in_batches_as_topics_arrive_equals_batch_planning(events: list[Event], data) -> None:
+    check_planning_in_batches_equals_batch(events, Drawn(data.draw))
 
 
 @FAST
-@given(seed=seeds)
-def test_every_event_read_ends_in_exactly_one_outcome(seed: int) -> None:
-    events = perturb(build_stream(seed, plants=2, items=4), seed)
+@given(streams=perturbed_streams(plants=2, items=5))
+def test_reordering_and_resending_changes_no_final_record(streams) -> None:
+    check_perturbation_changes_nothing(*streams)
+
+
+@FAST
+@given(streams=perturbed_streams(plants=2, items=4))
+def test_every_event_read_ends_in_exactly_one_outcome(streams) -> None:
+    _, events = streams
     run, _ = final_state(events)
     assert sum(run.counts.values()) == len(events)
     assert run.counts["deduplicated"] == len(events) - len({e.event_id for e in events})
@@ -170,20 +175,20 @@ def test_the_random_streams_exercise_the_planner() -> None:
 
 @pytest.mark.slow
 @SLOW
-@given(seed=seeds)
-def test_incremental_equals_batch_slow(seed: int) -> None:
-    check_incremental_equals_batch(seed, "day")
+@given(events=event_streams(plants=1))
+def test_incremental_equals_batch_slow(events: list[Event]) -> None:
+    check_incremental_equals_batch(events, "day")
 
 
 @pytest.mark.slow
 @SLOW
-@given(seed=seeds)
-def test_perturbation_invariance_slow(seed: int) -> None:
-    check_perturbation_changes_nothing(seed)
+@given(streams=perturbed_streams(plants=2, items=5))
+def test_perturbation_invariance_slow(streams) -> None:
+    check_perturbation_changes_nothing(*streams)
 
 
 @pytest.mark.slow
 @SLOW
-@given(seed=seeds)
-def test_planning_in_batches_slow(seed: int) -> None:
-    check_planning_in_batches_equals_batch(seed)
+@given(events=event_streams(plants=1), data=st.data())
+def test_planning_in_batches_slow(events: list[Event], data) -> None:
+    check_planning_in_batches_equals_batch(events, Drawn(data.draw))
