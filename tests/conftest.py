@@ -1,6 +1,7 @@
 """Session fixtures: one real Kafka broker and one real Schema Registry for the whole run.
 
-Without them, tests that need them skip on a laptop and fail under CI=true.
+Without them, tests that need them skip on a laptop and fail under CI=true. Every test starts
+the event factories' ids and sequence numbers afresh (`tests/factories.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.factories import fresh_counters
 from tests.services import kafka_broker, schema_registry, start_service
+
+
+@pytest.fixture(autouse=True)
+def _fresh_event_counters() -> None:
+    fresh_counters()
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,16 @@ Every builder fills the envelope: a fresh `event_id` ("E1", "E2", ...), the next
 of the event's sequencing key (1, 2, ... per topic and key; an explicit `seq` moves the
 counter on) and an `event_time` of `T0 + seq seconds`, so later sequence numbers are later in
 time. Pass `seq`, `event_id` or `at` when a test is about them.
+
+The counters belong to an `EventCounters` that `tests/conftest.py` replaces before every test
+(`fresh_counters`), so a test's ids and sequence numbers are the same whichever tests ran
+before it, alone or in the whole suite.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -31,13 +35,39 @@ from mfgsync.schemas.events import (
 T0 = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
 """Default event time origin: event `seq` happens at `T0 + seq` seconds."""
 
-_event_ids = itertools.count(1)
-_last_seq: dict[tuple[str, str], int] = {}
+
+@dataclass
+class EventCounters:
+    """The event ids handed out and the last `source_seq` per topic and key, for one test."""
+
+    next_id: int = 1
+    last_seq: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def event_id(self) -> str:
+        event_id = f"E{self.next_id}"
+        self.next_id += 1
+        return event_id
+
+    def seq(self, counter_key: tuple[str, str], seq: int | None) -> int:
+        last = self.last_seq.get(counter_key, 0)
+        chosen = last + 1 if seq is None else seq
+        self.last_seq[counter_key] = max(chosen, last)
+        return chosen
+
+
+_counters = EventCounters()
+
+
+def fresh_counters() -> EventCounters:
+    """Start a test's ids and sequence numbers from the beginning (E1, seq 1 per key)."""
+    global _counters
+    _counters = EventCounters()
+    return _counters
 
 
 def next_event_id() -> str:
-    """A fresh, never repeated event id."""
-    return f"E{next(_event_ids)}"
+    """A fresh event id, never repeated within a test."""
+    return _counters.event_id()
 
 
 def at(seconds: float) -> datetime:
@@ -56,10 +86,7 @@ def _envelope(
     plant: str,
     correlation_id: str | None,
 ) -> dict[str, Any]:
-    counter_key = (topic, f"{plant}|{key}")
-    if seq is None:
-        seq = _last_seq.get(counter_key, 0) + 1
-    _last_seq[counter_key] = max(seq, _last_seq.get(counter_key, 0))
+    seq = _counters.seq((topic, f"{plant}|{key}"), seq)
     return {
         "event_id": event_id if event_id is not None else next_event_id(),
         "source": source,
