@@ -495,7 +495,7 @@ def read_topic(
 
 
 def read_topics(
-    config: dict[str, str], topics: Iterable[str], timeout_s: float = 30.0
+    config: KafkaConfig, topics: Iterable[str], timeout_s: float = 30.0
 ) -> Iterator[tuple[str, bytes | None, bytes | None]]:
     """Every `(topic, key, value)` of some topics from the beginning to their current end.
 
@@ -533,7 +533,9 @@ def read_topics(
                     if error.code() == KafkaError._PARTITION_EOF:
                         remaining.discard((msg.topic(), msg.partition()))
                     continue
-                yield msg.topic(), msg.key(), msg.value()
+                origin = msg.topic()
+                if origin is not None:  # always set on a record (only some errors lack it)
+                    yield origin, msg.key(), msg.value()
         if remaining:
             msg_text = f"timed out reading {sorted(remaining)}: not at their end"
             raise TimeoutError(msg_text)
