@@ -31,6 +31,7 @@ from mfgsync.schemas.events import (
     ScheduleLine,
     SupplierConfirmation,
 )
+from mfgsync.schemas.outputs import ProcurementTrigger
 
 T0 = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
 """Default event time origin: event `seq` happens at `T0 + seq` seconds."""
@@ -415,3 +416,20 @@ def goods_receipt(
 def seqs(events: Iterable[Event]) -> list[int]:
     """The `source_seq` of each event, in order."""
     return [e.source_seq for e in events]
+
+
+def requisition(
+    item: str, qty: float, covers: str = "x", *, plant: str = "P1", state: str = "OPEN", **fields: Any
+) -> ProcurementTrigger:
+    """A published CREATE_REQUISITION trigger (what a planner adopts after a restart)."""
+    return ProcurementTrigger.model_validate(
+        {
+            "trigger_id": f"CREATE_REQUISITION|{plant}|{item}|{covers}",
+            "state": state,
+            "type": "CREATE_REQUISITION",
+            "plant": plant,
+            "item": item,
+            "qty": qty,
+            **fields,
+        }
+    )

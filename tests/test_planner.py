@@ -15,7 +15,16 @@ from mfgsync.operators.inventory import ComponentIssued, PositionChanged, StockP
 from mfgsync.operators.planner import PlantPlanner
 from mfgsync.schemas.outputs import OutputRecord, ProcurementTrigger, ShortageSignal
 from mfgsync.schemas.vocabulary import TRIGGER_STATES, TRIGGERS
-from tests.factories import bom, confirmation, demand, line, params, production_order, purchase_order
+from tests.factories import (
+    bom,
+    confirmation,
+    demand,
+    line,
+    params,
+    production_order,
+    purchase_order,
+    requisition,
+)
 
 TODAY = date(2026, 3, 2)
 LONG_AGO = TODAY - timedelta(days=60)
@@ -46,15 +55,7 @@ def test_after_a_restart_a_published_trigger_no_longer_true_is_withdrawn():
     planner = PlantPlanner("P1")
     planner.apply(params("A"))
     assert triggers(planner.plan(TODAY)) == {}
-    stale = ProcurementTrigger(
-        trigger_id="CREATE_REQUISITION|P1|A|2026-03-09",
-        state="OPEN",
-        type="CREATE_REQUISITION",
-        plant="P1",
-        item="A",
-        qty=10,
-        need_date=days(7),
-    )
+    stale = requisition("A", 10, "2026-03-09", need_date=days(7))
     planner.adopt([stale])
     withdrawn = triggers(planner.plan(TODAY))
     assert [(t.trigger_id, t.state) for t in withdrawn.values()] == [(stale.trigger_id, "WITHDRAWN")]
@@ -76,17 +77,8 @@ def test_after_a_restart_a_published_trigger_still_true_is_not_emitted_again():
 
 
 def test_records_of_another_plant_and_closed_records_are_not_adopted():
-    other = ProcurementTrigger(
-        trigger_id="CREATE_REQUISITION|P2|A|x",
-        state="OPEN",
-        type="CREATE_REQUISITION",
-        plant="P2",
-        item="A",
-        qty=1,
-    )
-    closed = other.model_copy(
-        update={"plant": "P1", "trigger_id": "CREATE_REQUISITION|P1|A|x", "state": "WITHDRAWN"}
-    )
+    other = requisition("A", 1, plant="P2")
+    closed = requisition("A", 1, state="WITHDRAWN")
     planner = PlantPlanner("P1")
     planner.adopt([other, closed])
     assert planner.triggers.current() == []

@@ -23,7 +23,7 @@ from mfgsync.operators.steps import (
     outcome_of,
 )
 from mfgsync.schemas.outputs import DeadLetter, ProcurementTrigger, SyncException
-from tests.factories import demand, movement, params, snapshot
+from tests.factories import demand, movement, params, requisition, snapshot
 
 TODAY = date(2026, 3, 2)
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -143,14 +143,7 @@ def test_every_input_names_its_topic_and_outcome():
 
 
 def test_planning_adopts_what_its_plant_published_before_its_first_pass_only():
-    stale = ProcurementTrigger(
-        trigger_id="CREATE_REQUISITION|P1|GONE|2026-03-09",
-        state="OPEN",
-        type="CREATE_REQUISITION",
-        plant="P1",
-        item="GONE",
-        qty=3,
-    )
+    stale = requisition("GONE", 3, "2026-03-09")
     asked: list[str] = []
 
     def published(plant: str) -> list[ProcurementTrigger]:
