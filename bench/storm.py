@@ -47,10 +47,10 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bench.common import RESULT_PREFIX, ROOT, service_env
 from bench.data import Spec, generate
+from mfgsync.schemas.vocabulary import is_live
 
 CHANGELOGS = ("procurement.triggers", "signals.shortages", "signals.availability", "sync.exceptions")
 COUNTS = "sync.counts"
-CLOSED = {"WITHDRAWN", "RESOLVED", "CLOSED"}
 ID_FIELDS = ("trigger_id", "signal_id", "availability_id", "exception_id", "dlq_id", "count_id")
 OUTCOMES = ("applied", "deduplicated", "superseded", "dead_lettered")
 STARTUP_LIMIT_S = 90.0
@@ -90,7 +90,7 @@ def live(records: Iterator[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         rid: {k: canonical(v) for k, v in r.items() if k != "state"}
         for rid, r in latest.items()
-        if r.get("state") not in CLOSED
+        if is_live(r.get("state"))
     }
 
 
