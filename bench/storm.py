@@ -15,7 +15,10 @@ number of input records.
 
 Lives that are not killed early are killed at a random moment 0.5-10 s (`--min-life`,
 `--max-life`) after their first new output, so kills land mid-processing however slow the
-host is (`--from-start`: that long after the start instead). `--busy` keeps one core busy beside the service (makes the races of a loaded host likely).
+host is (`--from-start`: that long after the start instead). `--chunks N` publishes the input
+in N parts, the next before each life, so a quick host cannot finish the input before the
+kills are spent. `--busy` keeps one core busy beside the service (makes the races of a
+loaded host likely).
 `--broker-restart S` stops the broker for 20 s once, S seconds into the storm (own broker
 only; with `--kills 0` that is S seconds into the one run to the end). The result is printed as JSON (`BENCH-RESULT {...}`); exit status 1 on any difference.
 """
@@ -53,7 +56,8 @@ CHANGELOGS = ("procurement.triggers", "signals.shortages", "signals.availability
 COUNTS = "sync.counts"
 ID_FIELDS = ("trigger_id", "signal_id", "availability_id", "exception_id", "dlq_id", "count_id")
 OUTCOMES = ("applied", "deduplicated", "superseded", "dead_lettered")
-STARTUP_LIMIT_S = 90.0
+OUTPUT_WAIT_S = 30.0
+"""A life that shows no new output this long (it may have nothing left to do) is killed anyway."""
 
 
 # ------------------------------------------------------------------ comparing
@@ -233,6 +237,18 @@ class OutputWatch(threading.Thread):
         return None
 
 
+def _split(source: Path, count: int) -> list[Path]:
+    """`source` as `count` consecutive JSON Lines files of about equal size (in input order)."""
+    lines = source.read_text().splitlines(keepends=True)
+    size = -(-len(lines) // count)
+    parts = []
+    for n in range(count):
+        part = source.with_name(f"{source.stem}.part{n:02d}.jsonl")
+        part.write_text("".join(lines[n * size : (n + 1) * size]))
+        parts.append(part)
+    return parts
+
+
 def busy_loop() -> None:  # pragma: no cover - runs in a child process
     while True:
         pass
@@ -251,6 +267,9 @@ class Storm:
     after_output: bool = True
     """Other lives are killed min_life..max_life s after their first new output (else after start)."""
     snapshot_interval_s: int = 10
+    chunks: int = 1
+    """The input is published in this many parts, the next one before each life starts, so a
+    quick host cannot finish the whole input before the kills are spent."""
     busy: bool = False
     broker_restart_s: float | None = None
     value_format: str = "avro"
@@ -284,14 +303,25 @@ def run_storm(
             check=False,
         )
 
-    for args in (("topics", "create", "--partitions", "4"), ("produce", "--input", str(source))):
+    def run_cli(*args: str) -> None:
         done = cli(*args)
         if done.returncode != 0:
             raise RuntimeError(f"mfgsync {' '.join(args)} failed: {done.stderr[-3000:]}")
 
+    run_cli("topics", "create", "--partitions", "4")
+    parts = _split(source, max(1, storm.chunks))
+
+    def publish_next_part() -> None:
+        if parts:
+            run_cli("produce", "--input", str(parts.pop(0)))
+
+    publish_next_part()
+
     recovery = work / "recovery"
     today = spec.today.isoformat()
-    run_args = ["run", "--recovery-dir", str(recovery), "--exit-at-end", "--today", today]
+    # Killed lives follow the topics (they never end by themselves, so every kill lands, also
+    # on a host quick enough to catch up); the last life runs to the end of the input.
+    run_args = ["run", "--recovery-dir", str(recovery), "--today", today]
     # A restart counts as quick when a changelog gets a new record soon (counts do not count).
     outputs = [prefix + t for t in (*CHANGELOGS, "sync.dlq")]
     watch = OutputWatch(bootstrap, outputs)
@@ -309,8 +339,9 @@ def run_storm(
         broker_restart.start()
     log = (work / "service.log").open("ab")
     try:
-        finished = False
-        while len(lives) < storm.kills and not finished:
+        while len(lives) < storm.kills:
+            if lives:
+                publish_next_part()
             early = rng.random() < storm.early_share
             life = rng.uniform(0.3, 3.0) if early else rng.uniform(storm.min_life, storm.max_life)
             started = time.monotonic()
@@ -324,16 +355,13 @@ def run_storm(
             )
             if not early and storm.after_output:
                 # Kill a life at a random moment once it is productive, however slow the host.
-                productive = watch.wait_for_output_after(started, proc, timeout_s=STARTUP_LIMIT_S)
-                life = (productive - started if productive else STARTUP_LIMIT_S) + rng.uniform(
+                productive = watch.wait_for_output_after(started, proc, timeout_s=OUTPUT_WAIT_S)
+                life = (productive - started if productive else OUTPUT_WAIT_S) + rng.uniform(
                     storm.min_life, storm.max_life
                 )
             try:
                 rc = proc.wait(timeout=max(0.0, life - (time.monotonic() - started)))
-                finished = rc == 0
-                lives.append({"life_s": round(time.monotonic() - started, 2), "exit": rc})
-                if rc != 0:
-                    raise RuntimeError(f"mfgsync run exited {rc} by itself (see {work / 'service.log'})")
+                raise RuntimeError(f"mfgsync run exited {rc} by itself (see {work / 'service.log'})")
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -345,8 +373,10 @@ def run_storm(
                         "first_output_s": _round(watch.first_output_after(started, ended)),
                     }
                 )
+        while parts:
+            publish_next_part()
         started = time.monotonic()
-        last = cli(*run_args, timeout=1800)
+        last = cli(*run_args, "--exit-at-end", timeout=1800)
         ended = time.monotonic()
         if last.returncode != 0:
             raise RuntimeError(f"last mfgsync run exited {last.returncode}: {last.stderr[-3000:]}")
@@ -459,6 +489,7 @@ def main() -> int:
     parser.add_argument("--max-life", type=float, default=Storm.max_life)
     parser.add_argument("--early-share", type=float, default=Storm.early_share)
     parser.add_argument("--snapshot-interval", type=int, default=Storm.snapshot_interval_s)
+    parser.add_argument("--chunks", type=int, default=Storm.chunks, help="publish the input in N parts")
     parser.add_argument("--busy", action="store_true", help="keep one core busy beside the service")
     parser.add_argument("--from-start", action="store_true", help="lives measured from start, not output")
     parser.add_argument("--broker-restart", type=float, default=None, help="stop the broker 20 s, S s in")
@@ -476,6 +507,7 @@ def main() -> int:
         max_life=args.max_life,
         early_share=args.early_share,
         snapshot_interval_s=args.snapshot_interval,
+        chunks=args.chunks,
         busy=args.busy,
         after_output=not args.from_start,
         broker_restart_s=args.broker_restart,
