@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mfgsync.connectors.files import count_lines, input_files
+from mfgsync.flows.preflight import CommandError, load_settings
 from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.replay import read_changelog, run_replay
 from mfgsync.flows.scenario import ECO, scenario_lines
@@ -113,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return kafka_commands.main(args)
         return _replay(args)
+    except CommandError as exc:  # an invalid MFGSYNC_* setting: one line per variable
+        for line in exc.lines:
+            print(f"mfgsync: {line}", file=sys.stderr)
+        return exc.exit_code
     except (FileNotFoundError, LookupError, ReplayError) as exc:
         print(f"mfgsync: {exc}", file=sys.stderr)
         return 2
@@ -130,7 +135,15 @@ def _replay(args: argparse.Namespace) -> int:
     progress = Progress("replay", total=total, unit="events", enabled=show)
     started = time.monotonic()
     try:
-        counts = run_replay(args.input, output, today, args.bucket, args.workers, on_read=progress.update)
+        counts = run_replay(
+            args.input,
+            output,
+            today,
+            args.bucket,
+            args.workers,
+            on_read=progress.update,
+            plant_defaults=load_settings().plant_defaults(),
+        )
     finally:
         progress.close()
     elapsed_s = time.monotonic() - started

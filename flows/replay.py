@@ -25,6 +25,8 @@ from mfgsync.connectors.files import JsonlSource, JsonlTopicSink
 from mfgsync.flows.dataflow import FlowConfig, build_flow
 from mfgsync.flows.gc_tuning import tune_gc
 from mfgsync.flows.progress import counted
+from mfgsync.flows.settings import Settings
+from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.schemas.outputs import OUTPUT_TYPES
 from mfgsync.schemas.vocabulary import COUNTS
 
@@ -37,17 +39,21 @@ def replay_flow(
     today: date | None = None,
     bucket: Literal["day", "week"] = "day",
     on_read: Callable[[int], None] | None = None,
+    plant_defaults: PlantDefaults | None = None,
 ) -> Dataflow:
     """The replay dataflow: files in, one changelog file per topic out.
 
     Every topic's file is created, empty when the input causes nothing on it. ``on_read(n)``
-    is called after each batch of ``n`` input lines is read (progress).
+    is called after each batch of ``n`` input lines is read (progress). ``plant_defaults``
+    are the plant-wide planning defaults (`MFGSYNC_*`, as the service reads them), so a
+    replay plans like the service it is compared with.
     """
     config = FlowConfig(
         bucket=bucket,
         today=today or datetime.now(UTC).date(),
         plan_on="eof",
         wait_s=math.inf,
+        plant_defaults=plant_defaults or PlantDefaults(),
     )
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -68,9 +74,10 @@ def run_replay(
     bucket: Literal["day", "week"] = "day",
     workers: int = 1,
     on_read: Callable[[int], None] | None = None,
+    plant_defaults: PlantDefaults | None = None,
 ) -> Counter[str]:
     """Run a replay to completion; return the input counts by outcome."""
-    flow = replay_flow(input_path, output_dir, today, bucket, on_read)
+    flow = replay_flow(input_path, output_dir, today, bucket, on_read, plant_defaults)
     # bytewax.testing's runners carry no annotations.
     if workers <= 1:
         run_main(flow)  # type: ignore[no-untyped-call]
@@ -120,4 +127,5 @@ def __getattr__(name: str) -> Dataflow:
         output_dir,
         date.fromisoformat(today) if today else None,
         bucket,  # type: ignore[arg-type]
+        plant_defaults=Settings().plant_defaults(),
     )

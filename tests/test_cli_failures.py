@@ -4,6 +4,7 @@ a non-zero exit code, no traceback or panic (issue 10, item 3).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -174,3 +175,32 @@ def test_run_against_missing_topics_names_them_and_the_command_to_create_them(ka
     assert code == 1
     [line] = stderr.splitlines()
     assert "never.erp.demand" in line and "mfgsync topics create" in line
+
+
+def test_replay_plans_with_the_plant_wide_defaults_the_service_reads(scenario, tmp_path):
+    """MFGSYNC_SAFETY_TIME_DAYS moves proposals earlier in a replay as in the service; a bad
+    value is one line and exit code 2, as for every other command."""
+
+    def proposals(env: dict[str, str], out: str) -> dict[str, str]:
+        args = ("--input", str(scenario), "--output", str(tmp_path / out), "--today", str(TODAY))
+        code, _, stderr, _ = mfgsync("replay", *args, env=env)
+        assert code == 0, stderr
+        lines = (tmp_path / out / "procurement.triggers.jsonl").read_text().splitlines()
+        latest = {json.loads(line)["trigger_id"]: json.loads(line) for line in lines}
+        return {
+            tid: t["need_date"]
+            for tid, t in latest.items()
+            if t["state"] != "WITHDRAWN" and t["type"].startswith("CREATE_")
+        }
+
+    plain = proposals({}, "plain")
+    early = proposals({"MFGSYNC_SAFETY_TIME_DAYS": "2"}, "early")
+    common = plain.keys() & early.keys()  # ids name the requirement covered, not the need date
+    assert common
+    assert all(early[tid] <= plain[tid] for tid in common)
+    assert any(early[tid] < plain[tid] for tid in common)  # due two days before the requirement
+    args = ("--input", str(scenario), "--output", str(tmp_path / "bad"))
+    code, _, stderr, _ = mfgsync("replay", *args, env={"MFGSYNC_SAFETY_TIME_DAYS": "-1"})
+    assert code == 2
+    [line] = stderr.splitlines()
+    assert line.startswith("mfgsync: MFGSYNC_SAFETY_TIME_DAYS='-1' is invalid")
