@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import pickle
 import random
@@ -40,6 +41,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bench.common import EPOCH, TODAY, emit_result, percentile
+from bench.reference import reference_plan
 from mfgsync.flows.gc_tuning import tune_gc
 from mfgsync.operators.dedup import DedupWindow
 from mfgsync.operators.guard import IngestGuard
@@ -289,6 +291,43 @@ def key_state_tracemalloc(keys: int, movements: int) -> dict[str, Any]:
     return {"keys": keys, "movements": movements, "bytes_per_key": round((after - before) / keys)}
 
 
+def reference_check(
+    planner: PlantPlanner, plant: Plant, events: list[Event], rebuild_s: float
+) -> dict[str, Any]:
+    """Time the lean reference pass (`bench.reference`) on the same plant and compare answers.
+
+    Same planned orders means: per item, the same number of planned orders and the same
+    total quantity (to 1e-6) as the planner's plan after its full rebuild.
+    """
+    available = {item: pos.available for item, pos in planner.positions.items()}
+    best = math.inf
+    for _ in range(3):
+        gc.collect()
+        t0 = time.perf_counter()
+        ref = reference_plan(events, available, plant.by_level, TODAY)
+        best = min(best, time.perf_counter() - t0)
+    mine = {
+        item: (len(plan.planned_orders), sum(o.qty for o in plan.planned_orders))
+        for item, plan in planner.plans.items()
+    }
+    differ = sorted(
+        item
+        for item in mine.keys() | ref.keys()
+        if mine.get(item, (0, 0.0))[0] != ref.get(item, (0, 0.0))[0]
+        or abs(mine.get(item, (0, 0.0))[1] - ref.get(item, (0, 0.0))[1]) > 1e-6
+    )
+    return {
+        "reference_s": round(best, 3),
+        "planner_over_reference": round(rebuild_s / best, 2),
+        "planned_orders": sum(n for n, _ in mine.values()),
+        "planned_qty": round(sum(q for _, q in mine.values()), 3),
+        "reference_planned_orders": sum(n for n, _ in ref.values()),
+        "reference_planned_qty": round(sum(q for _, q in ref.values()), 3),
+        "items_differing": len(differ),
+        "first_differing": differ[:5],
+    }
+
+
 def run(
     items: int,
     lines: int,
@@ -332,6 +371,8 @@ def run(
     gc.collect()
     result["planner_rss_bytes_per_item"] = round((_rss() - rss_before) / len(plant.items))
     _log(f"plan_all {result['full_rebuild_s']} s, {result['full_rebuild_records']} records")
+    result["reference"] = reference_check(planner, plant, events, result["full_rebuild_s"])
+    _log(f"reference pass: {result['reference']}")
     t0 = time.perf_counter()
     again = planner.plan_all(TODAY)
     result["full_rebuild_again_s"] = round(time.perf_counter() - t0, 3)
