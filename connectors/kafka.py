@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ COMMIT_EVERY = timedelta(seconds=5)
 COMPACTED = {"cleanup.policy": "compact"}
 LARGE_MESSAGES = {"message.max.bytes": "1048588"}
 """Producers accept records up to the broker's default limit (librdkafka's own is 1,000,000)."""
+
+TopicPartitionKey = tuple[str, int]
+"""A topic partition as `(topic, partition)`."""
 
 KafkaConfig = dict[str, Any]
 """A client configuration: librdkafka properties (strings) plus Python-side hooks such as
@@ -252,6 +256,30 @@ PERMANENT_ERRORS = frozenset(
 """Delivery errors that a retry cannot cure: the record is dead-lettered instead."""
 
 
+class DeliveryLedger:
+    """Per topic partition, the offset after the last record this process had delivered.
+
+    The sink notes every delivery. A planner's snapshot takes the ledger's current values as
+    the point up to which its plant's published records are reflected in its state (see
+    `PlantPlanner.published_through`): a record of the plant appended below them was appended
+    before the snapshot, so the plant emitted it in an epoch the snapshot covers. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._next: dict[TopicPartitionKey, int] = {}
+        self._lock = threading.Lock()
+
+    def delivered(self, topic: str, partition: int, offset: int) -> None:
+        key = (topic, partition)
+        with self._lock:
+            if offset + 1 > self._next.get(key, 0):
+                self._next[key] = offset + 1
+
+    def current(self) -> dict[TopicPartitionKey, int]:
+        with self._lock:
+            return dict(self._next)
+
+
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """An output record that could not be encoded or that the broker refused for good."""
@@ -293,8 +321,10 @@ class _ProducerPartition(StatefulSinkPartition[tuple[str, Any], None]):
         topic_names: dict[str, str],
         on_rejected: RejectedCallback | None,
         dead_letter: DeadLetterFactory | None,
+        ledger: DeliveryLedger | None = None,
     ) -> None:
         self._config = config
+        self._ledger = ledger
         self._producer = Producer(config)
         self._encode = encode
         self._topic_names = topic_names
@@ -343,9 +373,11 @@ class _ProducerPartition(StatefulSinkPartition[tuple[str, Any], None]):
             messages = transient + letters
 
     def _produce(self, message: _Message, failed: list[tuple[_Message, KafkaError]]) -> None:
-        def delivered(error: KafkaError | None, _msg: Any) -> None:
+        def delivered(error: KafkaError | None, msg: Any) -> None:
             if error is not None:
                 failed.append((message, error))
+            elif self._ledger is not None:
+                self._ledger.delivered(msg.topic(), msg.partition(), msg.offset())
 
         while True:
             try:
@@ -395,7 +427,7 @@ class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
     partition in order. The sink is part of bytewax's recovery progress: an epoch counts as
     done only once its records are delivered. `on_rejected` is told about every record that
     was refused for good; `dead_letter` turns one into a `(topic, record)` to publish instead
-    (None: nothing).
+    (None: nothing). `ledger` is told the offset of every delivered record.
     """
 
     def __init__(
@@ -407,6 +439,7 @@ class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
         on_rejected: RejectedCallback | None = None,
         dead_letter: DeadLetterFactory | None = None,
         partitions: int = SINK_PARTITIONS,
+        ledger: DeliveryLedger | None = None,
     ) -> None:
         self._config = {"enable.idempotence": "true", "linger.ms": "5", **LARGE_MESSAGES, **config}
         self._encode = encode
@@ -414,13 +447,14 @@ class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
         self._on_rejected = on_rejected
         self._dead_letter = dead_letter
         self._partitions = partitions
+        self._ledger = ledger
 
     def list_parts(self) -> list[str]:
         return [f"out-{n}" for n in range(self._partitions)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ProducerPartition:
         return _ProducerPartition(
-            self._config, self._encode, self._topic_names, self._on_rejected, self._dead_letter
+            self._config, self._encode, self._topic_names, self._on_rejected, self._dead_letter, self._ledger
         )
 
 
@@ -536,6 +570,93 @@ def read_topics(
                 origin = msg.topic()
                 if origin is not None:  # always set on a record (only some errors lack it)
                     yield origin, msg.key(), msg.value()
+        if remaining:
+            msg_text = f"timed out reading {sorted(remaining)}: not at their end"
+            raise TimeoutError(msg_text)
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A record read back from a changelog, with where it is."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def read_ranges(
+    config: KafkaConfig,
+    topics: Iterable[str],
+    since: Callable[[TopicPartitionKey], int],
+    until: dict[TopicPartitionKey, int] | None = None,
+    timeout_s: float = 30.0,
+) -> tuple[dict[TopicPartitionKey, int], Iterator[Published]]:
+    """The records of some topics from `since(tp)` up to `until[tp]` (default: the current end).
+
+    Returns the ends read up to (for every partition of the topics) and the records. One
+    consumer reads every partition at once; an offset below a partition's start reads from
+    its start.
+    """
+    consumer = Consumer(
+        {
+            **config,
+            "group.id": "mfgsync-reader",
+            "enable.auto.commit": "false",
+            "enable.partition.eof": "false",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        metadata = consumer.list_topics(timeout=timeout_s).topics
+        ends: dict[TopicPartitionKey, int] = {}
+        todo: dict[TopicPartitionKey, tuple[int, int]] = {}
+        for topic in topics:
+            found = metadata.get(topic)
+            if found is None:
+                msg_text = f"Kafka topic {topic!r} does not exist"
+                raise LookupError(msg_text)
+            for p in found.partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+                end = high if until is None else min(high, until.get((topic, p), high))
+                ends[(topic, p)] = end
+                start = max(low, since((topic, p)))
+                if end > start:
+                    todo[(topic, p)] = (start, end)
+    except BaseException:
+        consumer.close()
+        raise
+    return ends, _read(consumer, todo, timeout_s)
+
+
+def _read(
+    consumer: Consumer, todo: dict[TopicPartitionKey, tuple[int, int]], timeout_s: float
+) -> Iterator[Published]:
+    try:
+        consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _) in todo.items()])
+        remaining = {tp: end for tp, (_, end) in todo.items()}
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
+        while remaining and datetime.now(UTC) < deadline:
+            batch = consumer.consume(1000, 0.2)
+            if batch:  # the deadline is for a broker that stops answering, not for a long read
+                deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
+            for msg in batch:
+                if msg.error() is not None:
+                    continue
+                topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+                if topic is None or partition is None or offset is None:
+                    continue
+                end = remaining.get((topic, partition))
+                if end is None:
+                    continue
+                if offset + 1 >= end:  # (compaction may have removed the record just before the end)
+                    del remaining[(topic, partition)]
+                    if offset >= end:
+                        continue
+                yield Published(topic, partition, offset, msg.key(), msg.value())
         if remaining:
             msg_text = f"timed out reading {sorted(remaining)}: not at their end"
             raise TimeoutError(msg_text)

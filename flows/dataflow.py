@@ -37,8 +37,11 @@ from mfgsync.operators.steps import (
     GuardStep,
     InventoryOut,
     InventoryStep,
+    Offsets,
     PlanningStep,
+    Published,
     StockEvent,
+    advanced,
     applied,
     inventory_key,
     is_admitted,
@@ -90,8 +93,13 @@ class FlowConfig:
     """Live mode: at most about this share of a worker's time goes to re-planning
     (`operators/pace.py`)."""
     clock: Clock = field(default=system_clock, compare=False)
-    published: Callable[[str], Iterable[OutputRecord]] | None = field(default=None, compare=False)
+    published: Published | None = field(default=None, compare=False)
     """What a plant already published (service mode), adopted by its planner on start."""
+    delivered: Callable[[], Offsets] | None = field(default=None, compare=False)
+    """Per output topic partition, the offset after the last record this process delivered
+    (service mode): a planner's snapshot reflects every record of its plant below it."""
+    on_adopted: Callable[[Sequence[OutputRecord]], None] | None = field(default=None, compare=False)
+    """Told a plant's live records once its planner has adopted what was published (service mode)."""
     observer: PlanObserver | None = field(default=None, compare=False)
     """Told about every planning pass (service mode: metrics and status)."""
 
@@ -172,12 +180,13 @@ def inventory_builder(config: FlowConfig) -> Callable[[InventoryState | None], I
     return build
 
 
-class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
+class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, "PlannerSnapshot | bytes"]):
     """Bytewax adapter of `PlanningStep`: one plant. It reads the clock the step is told."""
 
     def __init__(self, step: PlanningStep, config: FlowConfig) -> None:
         self.step = step
         self.config = config
+        self.packer = SnapshotPacker()
 
     def on_batch(self, values: list[PlanningFact]) -> tuple[Iterable[OutputRecord], bool]:
         if self.step.take(values) and self.step.due(self.config.clock()):
@@ -193,7 +202,12 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
 
     def _plan(self) -> list[OutputRecord]:
         started = self.config.clock()
-        facts, records = self.step.plan(self.config.planning_date(), self.config.published)
+        published = self.config.published
+        if self.step.adopt_published and published is not None and self.step.planner.plant:
+            self.step.adopt(published)
+            if self.config.on_adopted is not None:
+                self.config.on_adopted(self.step.planner.shortages.current())
+        facts, records = self.step.plan(self.config.planning_date(), published)
         self.step.pace.passed(started, self.config.clock())
         if self.config.observer is not None:
             self.config.observer.planned(self.step.planner, facts, records)
@@ -202,42 +216,111 @@ class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, bytes]):
     def notify_at(self) -> datetime | None:
         return self.step.wake_at(self.config.clock(), date_fixed=self.config.today is not None)
 
-    def snapshot(self) -> bytes:
-        # Pickled bytes are an immutable copy and cheaper than a deep copy of the plant.
+    def snapshot(self) -> PlannerSnapshot | bytes:
         if not self.config.snapshots:
             return b""
         planner = self.step.planner
-        if self.config.published is not None:
-            planner = without_rebuilt_state(planner)
-        return pickle.dumps(planner, protocol=pickle.HIGHEST_PROTOCOL)
+        if self.config.delivered is not None and not self.step.adopt_published:
+            # Adopted in this execution: every record of the plant the sink has delivered so
+            # far was emitted in an epoch this snapshot covers.
+            planner.published_through = advanced(planner.published_through, self.config.delivered())
+        return self.packer.pack(planner)
 
 
-def without_rebuilt_state(planner: PlantPlanner) -> PlantPlanner:
-    """The planner as a start needs it when it adopts what was published (service mode).
+CHANGELOGS = ("triggers", "shortages", "availability", "exceptions")
+"""The planner's changelogs, in the order a `PlannerSnapshot` keeps them."""
 
-    Its plans and its record of what it emitted are three quarters of a plant's snapshot
-    (seconds to pickle every epoch, and to unpickle on every start). A start does not need
-    them: it adopts the published changelogs as what was emitted (everything the state has
-    emitted is on the broker: the sink is part of recovery progress) and its first pass
-    re-nets every item (`planned_for` is cleared), which rebuilds the plans.
+
+@dataclass(frozen=True)
+class PlannerSnapshot:
+    """A plant's planner as its snapshot keeps it: pickled in parts.
+
+    An item's plan and a scope's emitted records are pickled apart from the rest, so that a
+    snapshot re-pickles only the plans and scopes that changed since the previous one (most
+    of a plant's state, and seconds per epoch when pickled whole). Restored whole: a start
+    needs no re-planning, and reads back only what was published after the snapshot.
     """
-    return replace(
-        planner,
-        plans={},
-        planned_for=None,
-        triggers=replace(planner.triggers, emitted={}),
-        shortages=replace(planner.shortages, emitted={}),
-        availability=replace(planner.availability, emitted={}),
-        exceptions=replace(planner.exceptions, emitted={}),
-    )
+
+    planner: bytes
+    """The planner without its plans and emitted records."""
+    plans: dict[str, bytes]
+    emitted: tuple[dict[str, bytes], ...]
+    """Per changelog (`CHANGELOGS`), per scope: its `{id: record}`."""
+
+    def restore(self) -> PlantPlanner:
+        planner: PlantPlanner = pickle.loads(self.planner)
+        planner.plans = {item: pickle.loads(plan) for item, plan in self.plans.items()}
+        for name, scopes in zip(CHANGELOGS, self.emitted, strict=True):
+            getattr(planner, name).emitted = {scope: pickle.loads(by_id) for scope, by_id in scopes.items()}
+        return planner
 
 
-def planning_builder(config: FlowConfig) -> Callable[[bytes | None], PlanningLogic]:
-    """Builds the planning adapter of a plant, fresh or from its pickled planner."""
+class SnapshotPacker:
+    """Packs a planner into a `PlannerSnapshot`, re-pickling only plans and scopes that changed.
+
+    Plans and records are immutable values that a pass replaces when they change, so the
+    same object means the same bytes: the packer remembers the bytes of what it last packed
+    by identity (and keeps those objects alive, so an identity is never reused meanwhile).
+    """
+
+    def __init__(self) -> None:
+        self.plans: dict[str, tuple[object, bytes]] = {}
+        self.scopes: tuple[dict[str, tuple[object, bytes]], ...] = tuple({} for _ in CHANGELOGS)
+
+    def pack(self, planner: PlantPlanner) -> PlannerSnapshot:
+        plans, self.plans = _packed({item: (plan, plan) for item, plan in planner.plans.items()}, self.plans)
+        emitted = []
+        scopes = []
+        for name, cache in zip(CHANGELOGS, self.scopes, strict=True):
+            log = getattr(planner, name)
+            packed, kept = _packed({s: (tuple(r.values()), r) for s, r in log.emitted.items()}, cache)
+            emitted.append(packed)
+            scopes.append(kept)
+        self.scopes = tuple(scopes)
+        lean = replace(
+            planner,
+            plans={},
+            **{name: replace(getattr(planner, name), emitted={}) for name in CHANGELOGS},
+        )
+        return PlannerSnapshot(
+            planner=pickle.dumps(lean, protocol=pickle.HIGHEST_PROTOCOL), plans=plans, emitted=tuple(emitted)
+        )
+
+
+def _packed(
+    values: dict[str, tuple[object, object]], cache: dict[str, tuple[object, bytes]]
+) -> tuple[dict[str, bytes], dict[str, tuple[object, bytes]]]:
+    """Pickled bytes per key, from `cache` when its identity key is the same; and the new cache."""
+    out: dict[str, bytes] = {}
+    kept: dict[str, tuple[object, bytes]] = {}
+    for key, (identity, value) in values.items():
+        hit = cache.get(key)
+        if hit is not None and _same_objects(hit[0], identity):
+            data = hit[1]
+        else:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        out[key] = data
+        kept[key] = (identity, data)
+    return out, kept
+
+
+def _same_objects(a: object, b: object) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+    return a is b
+
+
+def planning_builder(config: FlowConfig) -> Callable[[PlannerSnapshot | bytes | None], PlanningLogic]:
+    """Builds the planning adapter of a plant, fresh or from its snapshot."""
     planner_config = PlannerConfig(bucket=config.bucket, defaults=config.plant_defaults)
 
-    def build(resume: bytes | None) -> PlanningLogic:
-        planner = pickle.loads(resume) if resume else PlantPlanner(plant="", config=planner_config)
+    def build(resume: PlannerSnapshot | bytes | None) -> PlanningLogic:
+        if isinstance(resume, PlannerSnapshot):
+            planner = resume.restore()
+        elif resume:  # a snapshot of an earlier version: the planner pickled whole
+            planner = pickle.loads(resume)
+        else:
+            planner = PlantPlanner(plant="", config=planner_config)
         step = PlanningStep(
             planner,
             PlanningPace(share=config.plan_share),

@@ -16,7 +16,9 @@ import atexit
 import functools
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +33,14 @@ from mfgsync.connectors.alert_dispatch import AlertChannel, AlertDispatcher
 from mfgsync.connectors.alertmanager import AlertmanagerChannel
 from mfgsync.connectors.http_status import StatusServer
 from mfgsync.connectors.jsonl import RawRecord, dead_letter
-from mfgsync.connectors.kafka import KafkaRawSource, KafkaRecordSink, Rejected, read_topics
+from mfgsync.connectors.kafka import (
+    DeliveryLedger,
+    KafkaRawSource,
+    KafkaRecordSink,
+    Published,
+    Rejected,
+    read_ranges,
+)
 from mfgsync.connectors.metrics import SyncMetrics
 from mfgsync.connectors.serde import Serde
 from mfgsync.connectors.webhook import WebhookChannel
@@ -45,7 +54,8 @@ from mfgsync.flows.settings import Settings
 from mfgsync.operators.alerts import AlertRule
 from mfgsync.operators.guard import Outcome, Verdict
 from mfgsync.operators.lag import LagWindow
-from mfgsync.operators.steps import topic_of
+from mfgsync.operators.steps import Adoption, Offsets, topic_of
+from mfgsync.operators.steps import Published as PublishedRecords
 from mfgsync.schemas.events import Event
 from mfgsync.schemas.outputs import (
     OUTPUT_TYPES,
@@ -63,54 +73,91 @@ ADOPT_ATTEMPTS = 10
 """Times reading a changelog back is tried (30 s each) before the start fails."""
 
 
-def published_reader(
-    settings: Settings,
-    serde: Serde,
-    on_adopted: Callable[[list[OutputRecord]], None] | None = None,
-) -> Callable[[str], list[OutputRecord]]:
-    """Reads what each plant already published, once per process, for `PlantPlanner.adopt`.
+def published_reader(settings: Settings, serde: Serde) -> PublishedRecords:
+    """Reads back what each plant published from its planner's offsets on, for `PlantPlanner.adopt`.
 
-    ``on_adopted`` sees each plant's records as its planner adopts them (the status board
-    takes its open shortages, so their alerts are re-sent after a restart).
+    One read per process serves every plant: the first plant's request reads every changelog
+    from its offsets to the current end; a later plant whose offsets are lower has the gap
+    below read as well (only ever what was published before this start: a plant's planner
+    publishes nothing before it has adopted). The latest record per key is kept, decoded
+    once. A planner restored from a snapshot asks only for what was published after it, so
+    a start reads little however long the changelogs are; a new plant (or an old snapshot)
+    asks for everything.
     """
-    by_plant: dict[str, list[OutputRecord]] | None = None
+    classes = {settings.topic(topic): OUTPUT_TYPES[topic] for topic in CHANGELOG_TOPICS}
+    kafka = {**settings.librdkafka(), "logger": kafka_logger()}
+    latest: dict[tuple[str, bytes | None], tuple[int, int, bytes | None]] = {}
+    """(topic, key) -> (partition, offset, value) of the latest record read."""
+    read_from: dict[tuple[str, int], int] = {}
+    ends: dict[tuple[str, int], int] | None = None
+    decoded: dict[tuple[str, bytes | None], OutputRecord] = {}
 
-    def published(plant: str) -> list[OutputRecord]:
-        nonlocal by_plant
-        if by_plant is None:
-            by_plant = {}
-            for record in _latest_records(settings, serde):
-                by_plant.setdefault(_plant_of(record), []).append(record)
-            log.info("adopted published records for %d plants", len(by_plant))
-        records = by_plant.get(plant, [])
-        if on_adopted is not None:
-            on_adopted(records)
-        return records
+    def read(since: Offsets) -> None:
+        nonlocal ends
+        lows = {tp: since.get(tp, 0) for tp in (ends or {})}
+        gaps = ends is not None and any(low < read_from.get(tp, 0) for tp, low in lows.items())
+        if ends is not None and not gaps:
+            return
+        started, count = time.monotonic(), 0
+        if ends is None:
+            first_ends, records = _with_retries(
+                lambda: read_ranges(kafka, classes, lambda tp: since.get(tp, 0))
+            )
+            ends = first_ends
+        else:
+            # Only below what was read: [since, read_from) where since is lower.
+            until = dict(read_from)
+            _, records = _with_retries(
+                lambda: read_ranges(kafka, classes, lambda tp: min(lows.get(tp, 0), until.get(tp, 0)), until)
+            )
+        for record in records:
+            count += 1
+            key = (record.topic, record.key)
+            known = latest.get(key)
+            if known is None or (known[0], known[1]) < (record.partition, record.offset):
+                latest[key] = (record.partition, record.offset, record.value)
+                decoded.pop(key, None)
+        for tp in ends:
+            low = since.get(tp, 0)
+            read_from[tp] = min(read_from.get(tp, low), low)
+        log.info(
+            "read %d published records back in %.2f s",
+            count,
+            time.monotonic() - started,
+            extra={"event": "read_back", "records": count},
+        )
+
+    def published(plant: str, since: Offsets) -> Adoption:
+        read(since)
+        assert ends is not None
+        records = []
+        for key, (partition, offset, value) in latest.items():
+            if value is None or offset < since.get((key[0], partition), 0):
+                continue
+            record = decoded.get(key)
+            if record is None:
+                record = decoded[key] = serde.decode_record(classes[key[0]], value)
+            if _plant_of(record) == plant:
+                records.append(record)
+        return Adoption(records=records, through=dict(ends))
 
     return published
 
 
-def _latest_records(settings: Settings, serde: Serde) -> list[OutputRecord]:
-    """The latest record per key of every changelog; waits for a broker that is restarting."""
-    classes = {settings.topic(topic): OUTPUT_TYPES[topic] for topic in CHANGELOG_TOPICS}
+def _with_retries(
+    read: Callable[[], tuple[dict[tuple[str, int], int], Iterator[Published]]],
+) -> tuple[dict[tuple[str, int], int], list[Published]]:
+    """Read the changelogs back; wait for a broker that is restarting (`ADOPT_ATTEMPTS`)."""
     attempt = 0
     while True:
-        latest: dict[tuple[str, bytes | None], bytes] = {}
         try:
-            for topic, key, value in read_topics(
-                {**settings.librdkafka(), "logger": kafka_logger()}, classes
-            ):
-                if value is None:
-                    latest.pop((topic, key), None)
-                else:
-                    latest[(topic, key)] = value
+            ends, records = read()
+            return ends, list(records)
         except (TimeoutError, KafkaException) as exc:
             attempt += 1
             if attempt >= ADOPT_ATTEMPTS:
                 raise
             log.warning("reading the changelogs back failed (%s); retrying", exc)
-            continue
-        return [serde.decode_record(classes[topic], value) for (topic, _), value in latest.items()]
 
 
 def _plant_of(record: OutputRecord) -> str:
@@ -121,7 +168,7 @@ def _plant_of(record: OutputRecord) -> str:
 
 def flow_config(
     settings: Settings,
-    published: Callable[[str], Iterable[OutputRecord]] | None,
+    published: PublishedRecords | None,
     observer: PlanObserver | None = None,
 ) -> FlowConfig:
     """The dataflow configuration of the service."""
@@ -153,7 +200,12 @@ def build_service_flow(settings: Settings) -> Dataflow:
         alert_drain_s=settings.alert_drain_s,
     ).start()
     kafka = {**settings.librdkafka(), "logger": kafka_logger()}
-    config = flow_config(settings, published_reader(settings, serde, board.adopted), board)
+    ledger = DeliveryLedger()
+    config = replace(
+        flow_config(settings, published_reader(settings, serde), board),
+        delivered=ledger.current,
+        on_adopted=board.adopted,
+    )
     flow = Dataflow("mfgsync")
     source = KafkaRawSource(
         kafka,
@@ -184,6 +236,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
         names,
         on_rejected=board.output_rejected,
         dead_letter=functools.partial(rejected_output_letter, max_raw=settings.dlq_max_raw_bytes),
+        ledger=ledger,
     )
     keyed = op.map("by_record_key", records, lambda tr: (tr[1].record_key(), tr))
     op.output("kafka_out", keyed, sink)

@@ -51,19 +51,27 @@ class Changelog(Generic[R]):
             self.emitted[scope] = current
         return out
 
-    def adopt(self, scope: str, record: R) -> None:
-        """Take a record published earlier as the last one emitted for its id.
+    def adopt(self, scope: str, record: R) -> bool:
+        """Take a record published earlier as the last one emitted for its id; True if new to it.
 
         A closed record removes the id. Used after a restart, so that re-planning withdraws
-        what was published after the state's snapshot and is no longer true.
+        what was published after the state's snapshot and is no longer true. A record equal
+        to the one this changelog holds for its id (or a closed one for an id it does not
+        hold) changes nothing, and False says so: re-planning its scope is not needed.
         """
-        by_id = self.emitted.setdefault(scope, {})
+        rid = record.record_key()
+        by_id = self.emitted.get(scope, {})
         if _state(record) in (self.closed, None) and self.closed is not None:
-            by_id.pop(record.record_key(), None)
-        else:
-            by_id[record.record_key()] = record
-        if not by_id:
-            del self.emitted[scope]
+            if rid not in by_id:
+                return False
+            del by_id[rid]
+            if not by_id:
+                del self.emitted[scope]
+            return True
+        if by_id.get(rid) == record:
+            return False
+        self.emitted.setdefault(scope, by_id)[rid] = record
+        return True
 
     def current(self) -> list[R]:
         """Every live record, for status views and tests."""

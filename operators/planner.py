@@ -132,6 +132,9 @@ class PlantPlanner:
     shortages: Changelog[ShortageSignal] = field(default_factory=lambda: Changelog(*SHORTAGE_STATES))
     availability: Changelog[AvailabilityRecord] = field(default_factory=Changelog)
     exceptions: Changelog[SyncException] = field(default_factory=lambda: Changelog(*EXCEPTION_STATES))
+    published_through: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Per output topic partition: every record of this plant published below this offset is
+    reflected in the changelogs above (what a start must read back begins there)."""
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A snapshot from before a field existed restores with that field's default.
@@ -214,34 +217,41 @@ class PlantPlanner:
             index.get(old_item, set()).discard(key)
         index.setdefault(new_item, set()).add(key)
 
-    def adopt(self, records: Iterable[OutputRecord]) -> None:
+    def adopt(self, records: Iterable[OutputRecord]) -> int:
         """Take this plant's previously published records as what was last emitted.
 
         After a restart from a snapshot, records published after the snapshot are unknown
         to the restored state; adopting them lets the next plan withdraw or update them
-        instead of leaving stale truths on the changelogs. Every adopted item is re-planned.
+        instead of leaving stale truths on the changelogs. An item is re-planned only when
+        an adopted record differs from what the state holds as emitted for its id (one
+        equal to it changes nothing). Returns how many records differed.
         """
+        changed = 0
         for record in records:
             if isinstance(record, ProcurementTrigger | ShortageSignal | AvailabilityRecord):
                 if record.plant != self.plant:
                     continue
                 if isinstance(record, ProcurementTrigger):
-                    self.triggers.adopt(record.item, record)
+                    new = self.triggers.adopt(record.item, record)
                 elif isinstance(record, ShortageSignal):
-                    self.shortages.adopt(record.item, record)
+                    new = self.shortages.adopt(record.item, record)
                 else:
-                    self.availability.adopt(record.item, record)
-                self.dirty.add(record.item)
+                    new = self.availability.adopt(record.item, record)
+                if new:
+                    self.dirty.add(record.item)
+                    changed += 1
             elif isinstance(record, SyncException) and record.type == "UNKNOWN_ITEM":
                 item, plant = parse_item_key(record.key)
-                if plant == self.plant:
-                    self.exceptions.adopt(item, record)
+                if plant == self.plant and self.exceptions.adopt(item, record):
                     self.dirty.add(item)
+                    changed += 1
             elif (
                 isinstance(record, SyncException) and record.type == "BOM_CYCLE" and record.key == self.plant
             ):
-                self.exceptions.adopt(BOM_SCOPE, record)
-                self.bom_changed = True
+                if self.exceptions.adopt(BOM_SCOPE, record):
+                    self.bom_changed = True
+                    changed += 1
+        return changed
 
     # ---------------------------------------------------------------- planning
 

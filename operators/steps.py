@@ -21,7 +21,7 @@ its bytewax adapter snapshots. The rules of the route between steps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeGuard
@@ -46,8 +46,31 @@ from mfgsync.schemas.vocabulary import item_key
 StockEvent = InventoryMovement | InventorySnapshot
 GuardOut = Verdict | SyncException
 InventoryOut = PositionChanged | ComponentIssued | Verdict | SyncException
-Published = Callable[[str], Iterable[OutputRecord]]
-"""What one plant already published, by plant (read back from the changelogs)."""
+Offsets = Mapping[tuple[str, int], int]
+"""Per output topic partition `(topic, partition)`, an offset."""
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """What a plant published from given offsets on: its latest records, and where they end."""
+
+    records: Sequence[OutputRecord]
+    through: Offsets
+    """The offsets read up to: every record of the plant below them was read or is older."""
+
+
+Published = Callable[[str, Offsets], Adoption]
+"""What one plant published from its `published_through` offsets on (read back from the
+changelogs)."""
+
+
+def advanced(offsets: Offsets, to: Offsets) -> dict[tuple[str, int], int]:
+    """`offsets` moved forward to `to` where that is further (never back)."""
+    out = dict(offsets)
+    for tp, offset in to.items():
+        if offset > out.get(tp, -1):
+            out[tp] = offset
+    return out
 
 
 # ---------------------------------------------------------------------- routing
@@ -231,9 +254,22 @@ class PlanningStep:
         """
         facts, self.pending = self.pending, []
         if self.adopt_published and published is not None and self.planner.plant:
-            self.planner.adopt(published(self.planner.plant))
-            self.adopt_published = False
+            self.adopt(published)
         return facts, self.planner.plan(today)
+
+    def adopt(self, published: Published) -> int:
+        """Adopt what the plant published after its snapshot; return how many records differed.
+
+        Only records from the planner's `published_through` offsets on are read: everything
+        below is reflected in its state already. Afterwards everything read is, so the
+        offsets move to the end of what was read.
+        """
+        planner = self.planner
+        adoption = published(planner.plant, planner.published_through)
+        changed = planner.adopt(adoption.records)
+        planner.published_through = advanced(planner.published_through, adoption.through)
+        self.adopt_published = False
+        return changed
 
     def wake_at(self, now: datetime, *, date_fixed: bool) -> datetime | None:
         """When the next pass is due without new facts: the pause's end, or the next day."""

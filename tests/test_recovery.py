@@ -18,7 +18,7 @@ import pytest
 
 from bench.storm import Storm, _Broker, run_storm
 from mfgsync.connectors.recovery_store import create_store, discard_abandoned_snapshots, store_ready
-from mfgsync.flows.dataflow import without_rebuilt_state
+from mfgsync.flows.dataflow import SnapshotPacker
 from mfgsync.flows.scenario import scenario_events
 from mfgsync.operators.planner import PlanningFact, PlantPlanner
 from mfgsync.schemas.events import EVENT_TYPES, InventoryMovement, InventorySnapshot
@@ -136,7 +136,7 @@ def _latest(records: list[OutputRecord]) -> dict[tuple[str, str], OutputRecord]:
     return {(r.TOPIC, r.record_key()): r for r in records}
 
 
-def test_a_planner_restored_from_its_lean_snapshot_continues_like_the_one_that_was_never_stopped():
+def test_a_planner_restored_from_its_snapshot_continues_like_the_one_that_was_never_stopped():
     facts = _planning_facts()
     first, rest = facts[: len(facts) // 2], facts[len(facts) // 2 :]
     planner = PlantPlanner(plant="DE01")
@@ -145,9 +145,11 @@ def test_a_planner_restored_from_its_lean_snapshot_continues_like_the_one_that_w
     published = _latest(planner.plan(TODAY))
     assert published  # the first half already asks for something
 
-    restored = pickle.loads(pickle.dumps(without_rebuilt_state(planner)))
-    assert restored.plans == {} and restored.triggers.emitted == {}
-    restored.adopt(published.values())
+    restored = pickle.loads(pickle.dumps(SnapshotPacker().pack(planner))).restore()
+    assert restored.plans == planner.plans
+    assert restored.triggers.emitted == planner.triggers.emitted
+    assert restored.adopt(published.values()) == 0  # what it published it holds already
+    assert restored.dirty == set()
     assert restored.plan(TODAY) == []  # nothing changed: nothing is emitted again
 
     for fact in rest:
@@ -155,3 +157,40 @@ def test_a_planner_restored_from_its_lean_snapshot_continues_like_the_one_that_w
         restored.apply(fact)
     assert restored.plan(TODAY) == planner.plan(TODAY)
     assert _latest(restored.triggers.current()) == _latest(planner.triggers.current())
+
+
+def test_a_record_published_after_the_snapshot_is_adopted_and_only_its_item_re_planned():
+    facts = _planning_facts()
+    planner = PlantPlanner(plant="DE01")
+    for fact in facts:
+        planner.apply(fact)
+    planner.plan(TODAY)
+    snapshot = SnapshotPacker().pack(planner)
+    trigger = planner.triggers.current()[0]
+    later = trigger.model_copy(update={"qty": trigger.qty + 1, "state": "UPDATED"})
+
+    restored = snapshot.restore()
+    assert restored.adopt([later]) == 1
+    assert restored.dirty == {trigger.item}
+    corrected = restored.plan(TODAY)
+    assert [(r.record_key(), r) for r in corrected] == [
+        (trigger.record_key(), trigger.model_copy(update={"state": "UPDATED"}))
+    ]
+
+
+def test_a_snapshot_re_pickles_only_the_plans_and_scopes_that_changed():
+    facts = _planning_facts()
+    planner = PlantPlanner(plant="DE01")
+    for fact in facts:
+        planner.apply(fact)
+    planner.plan(TODAY)
+    packer = SnapshotPacker()
+    before = packer.pack(planner)
+    item = planner.triggers.current()[0].item
+    planner.dirty.add(item)
+    planner.plan(TODAY)  # re-netted: a new plan object, the same records
+    after = packer.pack(planner)
+    assert after.restore().plans == planner.plans
+    changed_plans = {i for i in after.plans if after.plans[i] is not before.plans.get(i)}
+    assert changed_plans == {item}
+    assert all(after.emitted[n][s] is before.emitted[n][s] for n in range(4) for s in after.emitted[n])

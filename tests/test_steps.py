@@ -14,8 +14,10 @@ from mfgsync.operators.planner import PlantPlanner
 from mfgsync.operators.schema_invalid import count_dead_letter, schema_invalid_key
 from mfgsync.operators.sequencer import Sequencer
 from mfgsync.operators.steps import (
+    Adoption,
     GuardStep,
     InventoryStep,
+    Offsets,
     PlanningStep,
     inventory_key,
     is_admitted,
@@ -146,9 +148,10 @@ def test_planning_adopts_what_its_plant_published_before_its_first_pass_only():
     stale = requisition("GONE", 3, "2026-03-09")
     asked: list[str] = []
 
-    def published(plant: str) -> list[ProcurementTrigger]:
+    def published(plant: str, since: Offsets) -> Adoption:
         asked.append(plant)
-        return [stale]
+        assert since == {}  # a new planner has seen nothing published
+        return Adoption(records=[stale], through={("procurement.triggers", 0): 7})
 
     step = PlanningStep(PlantPlanner(""), adopt_published=True)
     step.take([params("A")])
@@ -157,6 +160,7 @@ def test_planning_adopts_what_its_plant_published_before_its_first_pass_only():
     assert [(r.record_key(), r.state) for r in records if isinstance(r, ProcurementTrigger)] == [
         (stale.trigger_id, "WITHDRAWN")
     ]
+    assert step.planner.published_through == {("procurement.triggers", 0): 7}
     step.take([demand("D1", "A", 1, TODAY)])
     step.plan(TODAY, published)
     assert asked == ["P1"]
