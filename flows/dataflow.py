@@ -376,7 +376,7 @@ def build_core(flow: Dataflow, items: Stream[Event | DeadLetter], config: FlowCo
 
     dead_kind = op.key_on("dead_letter_kind", dead, schema_invalid_key)
     schema_invalid = op.key_rm(
-        "schema_invalid_unkey", op.stateful_map("schema_invalid", dead_kind, _schema_invalid(config))
+        "schema_invalid_unkey", op.stateful_map("schema_invalid", dead_kind, _schema_invalid)
     )
     records: Stream[OutputRecord] = op.merge(
         "records", planned, guard_exceptions, inv_exceptions, dead, schema_invalid
@@ -425,17 +425,10 @@ def build_flow(
 
 
 def _schema_invalid(
-    config: FlowConfig,
-) -> Callable[[SchemaInvalidState | None, DeadLetter], tuple[SchemaInvalidState, SyncException]]:
-    """`count_dead_letter` with processing time as first-seen in service mode, none in replays."""
-
-    def update(
-        state: SchemaInvalidState | None, letter: DeadLetter
-    ) -> tuple[SchemaInvalidState, SyncException]:
-        now = None if state is not None or config.plan_on == "eof" else config.clock()
-        return count_dead_letter(state, letter, now)
-
-    return update
+    state: SchemaInvalidState | None, letter: DeadLetter
+) -> tuple[SchemaInvalidState, SyncException]:
+    """`count_dead_letter`: the same in service and replay (its first-seen time is from the input)."""
+    return count_dead_letter(state, letter)
 
 
 def outcome_key(v: Verdict | DeadLetter) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from datetime import UTC, date, datetime
 
@@ -169,25 +171,62 @@ def test_planning_adopts_what_its_plant_published_before_its_first_pass_only():
 # ------------------------------------------------------------- schema invalid
 
 
-def letter(error: str, dlq_id: str, topic: str = "erp.demand") -> DeadLetter:
+def letter(error: str, dlq_id: str, topic: str = "erp.demand", raw: bytes = b"x") -> DeadLetter:
     return DeadLetter(
-        dlq_id=dlq_id, topic=topic, partition=0, offset=0, raw=b"x", reason="bad " * 200, error=error
+        dlq_id=dlq_id,
+        topic=topic,
+        partition=0,
+        offset=0,
+        raw=raw,
+        raw_size=len(raw),
+        reason="bad " * 200,
+        error=error,
     )
 
 
+def stating(event_time: str) -> bytes:
+    return json.dumps(
+        {"type": "DemandChanged", "event_id": "e", "event_time": event_time, "qty": "x"}
+    ).encode()
+
+
 def test_dead_letters_of_one_topic_and_error_count_towards_one_open_exception():
-    first, second = letter("VALIDATION_FAILED", "d1"), letter("VALIDATION_FAILED", "d2")
+    first = letter("VALIDATION_FAILED", "d1", raw=stating("2026-03-01T08:00:00Z"))
+    second = letter("VALIDATION_FAILED", "d2", raw=stating("2026-03-01T09:00:00Z"))
     assert schema_invalid_key(first) == schema_invalid_key(second) == "erp.demand|VALIDATION_FAILED"
-    state, _ = count_dead_letter(None, first, NOW)
-    state, exception = count_dead_letter(state, second, datetime(2030, 1, 1, tzinfo=UTC))
+    state, _ = count_dead_letter(None, first)
+    state, exception = count_dead_letter(state, second)
     assert exception.exception_id == "SCHEMA_INVALID|erp.demand|VALIDATION_FAILED"
-    assert (exception.state, exception.key, exception.first_seen) == ("OPEN", "erp.demand", NOW)
+    assert (exception.state, exception.key) == ("OPEN", "erp.demand")
+    assert exception.first_seen == datetime(2026, 3, 1, 8, tzinfo=UTC)
     assert exception.details["count"] == "2"
     assert exception.details["last_dlq_id"] == "d2"
     assert len(exception.details["last_reason"]) == 500
 
 
-def test_a_replay_leaves_the_first_seen_time_empty():
-    _, exception = count_dead_letter(None, letter("UNKNOWN_SCHEMA", "d1", topic=""), None)
+def test_first_seen_is_the_earliest_time_the_refused_records_state_in_any_arrival_order():
+    # The service reads partitions interleaved as they come, restarts and re-reads; a replay
+    # reads a file: all of them see the same records, so all of them state the same time.
+    letters = [
+        letter("VALIDATION_FAILED", "d1", raw=stating("2026-03-01T10:00:00+02:00")),
+        letter("VALIDATION_FAILED", "d2", raw=b"not json"),
+        letter("VALIDATION_FAILED", "d3", raw=stating("2026-03-01T09:30:00Z")),
+        letter("VALIDATION_FAILED", "d4", raw=stating("yesterday")),
+    ]
+    seen = set()
+    for order in itertools.permutations(letters):
+        state = None
+        for one in order:
+            state, exception = count_dead_letter(state, one)
+        seen.add(exception.first_seen)
+    assert seen == {datetime(2026, 3, 1, 8, 0, tzinfo=UTC)}
+
+
+def test_without_a_stated_time_first_seen_stays_empty_and_never_is_the_processing_time():
+    cut = letter("VALIDATION_FAILED", "d1", raw=stating("2026-03-01T08:00:00Z")[:20])
+    cut = cut.model_copy(update={"raw_size": 70_000})  # the dead letter kept only its start
+    _, exception = count_dead_letter(None, letter("UNKNOWN_SCHEMA", "d0", topic="", raw=b"\x00\x01"))
     assert exception.first_seen is None
     assert exception.exception_id == "SCHEMA_INVALID|unknown|UNKNOWN_SCHEMA"
+    _, exception = count_dead_letter(None, cut)
+    assert exception.first_seen is None
