@@ -13,8 +13,8 @@ of earlier restarts are re-read too: they are after the snapshot).
     python -m bench.restart                      # own broker and registry, 120,000 events
     python -m bench.restart --restarts 5 --spy   # also a py-spy profile of the first restart
 
-With `--spy` the first restart is recorded by `py-spy record` from the moment `mfgsync run`
-has become bytewax's runner (raw folded stacks, `spy.txt` in the work directory). The service logs (INFO) of every restart are kept in the work directory, so
+With `--spy` the first restart is recorded by `py-spy record` from its start (raw folded
+stacks, `spy.txt` in the work directory). The service logs (INFO) of every restart are kept in the work directory, so
 the phases of a start can be read off their timestamps. The result is printed as JSON
 (`BENCH-RESULT {...}`).
 """
@@ -69,28 +69,10 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _spy(proc: subprocess.Popen[bytes], out: Path) -> subprocess.Popen[bytes] | None:
-    """`py-spy record` of the service once `mfgsync run` has become bytewax's runner (it execs)."""
-    deadline = time.monotonic() + 60
-    cmdline = Path(f"/proc/{proc.pid}/cmdline")
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(OSError):
-            if b"bytewax.run" in cmdline.read_bytes():
-                command = [
-                    "py-spy",
-                    "record",
-                    "-r",
-                    "50",
-                    "-f",
-                    "raw",
-                    "-o",
-                    str(out),
-                    "--pid",
-                    str(proc.pid),
-                ]
-                return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.02)
-    return None
+def _spy(proc: subprocess.Popen[bytes], out: Path) -> subprocess.Popen[bytes]:
+    """`py-spy record` of the service from its start (raw folded stacks in `out`)."""
+    command = ["py-spy", "record", "-r", "50", "-f", "raw", "-o", str(out), "--pid", str(proc.pid)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def measure_restarts(
@@ -151,7 +133,10 @@ def measure_restarts(
         proc, _ = start("build", run)
         inputs = [prefix + t for t in sorted(TOPIC_TYPES)]
         group = env["MFGSYNC_CONSUMER_GROUP"]
-        while proc.poll() is None and committed_total(bootstrap, group, inputs) < events:
+        while proc.poll() is None:
+            with contextlib.suppress(Exception):  # the group's coordinator may not be known yet
+                if committed_total(bootstrap, group, inputs) >= events:
+                    break
             time.sleep(2.0)
         time.sleep(SETTLE_S)
         if proc.poll() is not None:

@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -249,6 +250,44 @@ def _split(source: Path, count: int) -> list[Path]:
     return parts
 
 
+def in_commit_window(store: Path) -> bool:
+    """Whether the last execution has written snapshots at or after its frontier.
+
+    bytewax writes an epoch's snapshots as its steps finish it and the frontier once the
+    whole epoch is done (sink included): a kill in between leaves snapshots of an epoch that
+    the next execution resumes at, i.e. of an abandoned timeline.
+    """
+    snapped, executions, fronts = 0, {}, {}
+    for part in sorted(store.glob("part-*.sqlite3")):
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=0.2)) as conn:
+                snapped = max(
+                    snapped, conn.execute("SELECT coalesce(max(snap_epoch), 0) FROM snaps").fetchone()[0]
+                )
+                executions.update(conn.execute("SELECT ex_num, resume_epoch FROM exs").fetchall())
+                for ex, worker, frontier in conn.execute(
+                    "SELECT ex_num, worker_index, worker_frontier FROM fronts"
+                ):
+                    fronts[(ex, worker)] = max(frontier, fronts.get((ex, worker), frontier))
+        except sqlite3.Error:
+            return False
+    if not executions:
+        return False
+    last = max(executions)
+    frontier = min((f for (ex, _), f in fronts.items() if ex == last), default=executions[last])
+    return snapped >= frontier
+
+
+def wait_for_commit_window(store: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """Wait until `in_commit_window` (True) or the timeout (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if in_commit_window(store):
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def busy_loop() -> None:  # pragma: no cover - runs in a child process
     while True:
         pass
@@ -264,6 +303,9 @@ class Storm:
     max_life: float = 10.0
     early_share: float = 0.3
     """Share of lives killed within their first 0.3-3 s."""
+    window_share: float = 0.0
+    """Share of the other lives killed while an epoch is being committed: its snapshots are
+    (partly) written to the recovery store, its frontier is not yet (see `in_commit_window`)."""
     after_output: bool = True
     """Other lives are killed min_life..max_life s after their first new output (else after start)."""
     snapshot_interval_s: int = 10
@@ -353,12 +395,18 @@ def run_storm(
                 stderr=log,
                 start_new_session=True,
             )
+            in_window = not early and rng.random() < storm.window_share
             if not early and storm.after_output:
                 # Kill a life at a random moment once it is productive, however slow the host.
                 productive = watch.wait_for_output_after(started, proc, timeout_s=OUTPUT_WAIT_S)
                 life = (productive - started if productive else OUTPUT_WAIT_S) + rng.uniform(
                     storm.min_life, storm.max_life
                 )
+            if in_window:
+                # From that moment on, at the next commit of an epoch (or a little later).
+                time.sleep(max(0.0, life - (time.monotonic() - started)))
+                caught = wait_for_commit_window(recovery, proc, timeout_s=storm.max_life + 10)
+                life = time.monotonic() - started + (0.0 if caught else 0.01)
             try:
                 rc = proc.wait(timeout=max(0.0, life - (time.monotonic() - started)))
                 raise RuntimeError(f"mfgsync run exited {rc} by itself (see {work / 'service.log'})")
@@ -371,6 +419,7 @@ def run_storm(
                         "life_s": round(ended - started, 2),
                         "killed": True,
                         "first_output_s": _round(watch.first_output_after(started, ended)),
+                        **({"in_commit_window": caught} if in_window else {}),
                     }
                 )
         while parts:
@@ -416,6 +465,7 @@ def run_storm(
         "seed": storm.seed,
         "kills": kills,
         "early_kills": sum(1 for life in lives if life.get("killed") and life["life_s"] < 3.5),
+        "commit_window_kills": sum(1 for life in lives if life.get("in_commit_window")),
         "busy_core": storm.busy,
         "broker_restarted": broker_restart is not None,
         "lives": lives,
@@ -488,6 +538,9 @@ def main() -> int:
     parser.add_argument("--min-life", type=float, default=Storm.min_life, help="s after first output")
     parser.add_argument("--max-life", type=float, default=Storm.max_life)
     parser.add_argument("--early-share", type=float, default=Storm.early_share)
+    parser.add_argument(
+        "--window-share", type=float, default=Storm.window_share, help="share killed while an epoch commits"
+    )
     parser.add_argument("--snapshot-interval", type=int, default=Storm.snapshot_interval_s)
     parser.add_argument("--chunks", type=int, default=Storm.chunks, help="publish the input in N parts")
     parser.add_argument("--busy", action="store_true", help="keep one core busy beside the service")
@@ -506,6 +559,7 @@ def main() -> int:
         min_life=args.min_life,
         max_life=args.max_life,
         early_share=args.early_share,
+        window_share=args.window_share,
         snapshot_interval_s=args.snapshot_interval,
         chunks=args.chunks,
         busy=args.busy,

@@ -7,7 +7,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -49,12 +50,14 @@ def main(args: argparse.Namespace) -> int:
         metadata = check_broker(settings)
         check_registry(settings)
         check_topics(settings, metadata, [settings.topic(t) for t in settings.input_topics])
-        return _run(settings, args)
+        run = _prepare_run(settings, args)
     except (CommandError, KafkaException, TimeoutError, LookupError, FileNotFoundError) as exc:
         lines = exc.lines if isinstance(exc, CommandError) else [_one_line(exc)]
         for line in lines[:MAX_ERROR_LINES]:
             print(f"mfgsync: {line}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, CommandError) else UNREACHABLE_EXIT
+    run()  # a failure of the dataflow itself ends the command with its traceback
+    return 0
 
 
 MAX_ERROR_LINES = 10
@@ -139,12 +142,16 @@ def _produce(settings: Settings, path: Path, *, quiet: bool = False) -> int:
     return 1 if invalid else 0
 
 
-def _run(settings: Settings, args: argparse.Namespace) -> int:
-    """Replace this process with bytewax's runner of `mfgsync.flows.service:flow` (recovery if set)."""
-    command = [sys.executable, "-m", "bytewax.run", "mfgsync.flows.service:flow", "-w", str(args.workers)]
-    if args.process_id is not None or args.addresses:
-        command += ["-i", str(args.process_id or 0), "-a", args.addresses or ""]
+def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], None]:
+    """Prepare the recovery store and environment; return what runs the service's dataflow.
+
+    The dataflow runs in this process (bytewax's `cli_main`, what `python -m bytewax.run
+    mfgsync.flows.service:flow` calls): the modules this command has loaded already are not
+    loaded a second time by a new interpreter, which is most of a start's time before the
+    first record. Signals (SIGTERM from an orchestrator) reach the dataflow as before.
+    """
     recovery = args.recovery_dir or settings.recovery_dir
+    recovery_config = None
     if recovery:
         store = Path(recovery)
         if not store_ready(store):
@@ -152,14 +159,12 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         if not args.addresses:
             # One process holds every partition: drop what a killed execution left behind.
             discard_abandoned_snapshots(store)
-        command += [
-            "-r",
-            str(store),
-            "-s",
-            str(settings.snapshot_interval_s),
-            "-b",
-            str(settings.backup_interval_s),
-        ]
+        from bytewax.recovery import RecoveryConfig
+
+        backup = timedelta(seconds=settings.backup_interval_s)
+        recovery_config = RecoveryConfig(store, backup)  # type: ignore[no-untyped-call]  # bytewax has no annotations
+    # Without recovery an epoch is bytewax's default 10 s; with it, one snapshot interval.
+    epoch = timedelta(seconds=settings.snapshot_interval_s if recovery else 10)
     env = dict(os.environ)
     if recovery:
         env["MFGSYNC_RECOVERY_DIR"] = str(recovery)  # the flow snapshots only with a store
@@ -185,7 +190,21 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             "tail": not args.exit_at_end,
         },
     )
-    # Become the runner, so that signals (SIGTERM from an orchestrator) reach the dataflow.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, command, env)
+    os.environ.update(env)  # the service reads its settings from the environment
+
+    def run() -> None:
+        from bytewax.run import cli_main
+
+        from mfgsync.flows.service import build_service_flow
+
+        cluster = args.process_id is not None or bool(args.addresses)
+        cli_main(  # type: ignore[no-untyped-call]  # bytewax has no annotations
+            build_service_flow(load_settings()),
+            workers_per_process=args.workers,
+            process_id=(args.process_id or 0) if cluster else None,
+            addresses=(args.addresses or "").split(";") if cluster else None,
+            epoch_interval=epoch,
+            recovery_config=recovery_config,
+        )
+
+    return run

@@ -16,6 +16,7 @@ import atexit
 import functools
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -91,6 +92,7 @@ def published_reader(settings: Settings, serde: Serde) -> PublishedRecords:
     read_from: dict[tuple[str, int], int] = {}
     ends: dict[tuple[str, int], int] | None = None
     decoded: dict[tuple[str, bytes | None], OutputRecord] = {}
+    lock = threading.Lock()
 
     def read(since: Offsets) -> None:
         nonlocal ends
@@ -128,6 +130,10 @@ def published_reader(settings: Settings, serde: Serde) -> PublishedRecords:
         )
 
     def published(plant: str, since: Offsets) -> Adoption:
+        with lock:  # workers of one process share the read
+            return adoption(plant, since)
+
+    def adoption(plant: str, since: Offsets) -> Adoption:
         read(since)
         assert ends is not None
         records = []

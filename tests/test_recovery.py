@@ -47,6 +47,7 @@ def test_fifteen_sigkills_at_random_moments_on_a_busy_host_change_nothing(kafka,
         min_life=0.5,
         max_life=5.0,
         early_share=0.3,
+        window_share=0.5,  # half the others while an epoch commits: abandoned snapshots
         snapshot_interval_s=2,
         chunks=16,  # a part of the input per life: a quick host cannot finish before the kills
         busy=True,
@@ -55,6 +56,7 @@ def test_fifteen_sigkills_at_random_moments_on_a_busy_host_change_nothing(kafka,
     print(json.dumps(report))  # kills, lives, restart times, differences (shown with -s)
     assert report["kills"] >= 15, report["lives"]
     assert report["early_kills"] >= 2, report["lives"]
+    assert report["commit_window_kills"] >= 2, report["lives"]
     _assert_equal_to_replay(report)
     restart = report["restart_to_first_output_s"]
     assert isinstance(restart, dict)
