@@ -250,6 +250,40 @@ def _split(source: Path, count: int) -> list[Path]:
     return parts
 
 
+def _progress(store: Path) -> tuple[int, int, int, int] | None:
+    """(latest snapshot epoch, last execution, its resume epoch, its frontier); None if unreadable."""
+    snapped, executions, fronts = 0, {}, {}
+    for part in sorted(store.glob("part-*.sqlite3")):
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=0.2)) as conn:
+                row = conn.execute("SELECT coalesce(max(snap_epoch), 0) FROM snaps").fetchone()
+                snapped = max(snapped, row[0])
+                executions.update(conn.execute("SELECT ex_num, resume_epoch FROM exs").fetchall())
+                query = "SELECT ex_num, worker_index, worker_frontier FROM fronts"
+                for ex, worker, frontier in conn.execute(query):
+                    fronts[(ex, worker)] = max(frontier, fronts.get((ex, worker), frontier))
+        except sqlite3.Error:
+            return None
+    if not executions:
+        return None
+    last = max(executions)
+    frontier = min((f for (ex, _), f in fronts.items() if ex == last), default=executions[last])
+    return snapped, last, executions[last], frontier
+
+
+def wait_for_first_commit(store: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """Wait until the running execution has committed an epoch (True) or the timeout (False)."""
+    deadline = time.monotonic() + timeout_s
+    known = _progress(store)
+    while time.monotonic() < deadline and proc.poll() is None:
+        now = _progress(store)
+        # A new execution's row appears at its start; its frontier moves past its resume epoch.
+        if now is not None and (known is None or now[1] > known[1]) and now[3] > now[2]:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def in_commit_window(store: Path) -> bool:
     """Whether the last execution has written snapshots at or after its frontier.
 
@@ -257,25 +291,8 @@ def in_commit_window(store: Path) -> bool:
     whole epoch is done (sink included): a kill in between leaves snapshots of an epoch that
     the next execution resumes at, i.e. of an abandoned timeline.
     """
-    snapped, executions, fronts = 0, {}, {}
-    for part in sorted(store.glob("part-*.sqlite3")):
-        try:
-            with contextlib.closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=0.2)) as conn:
-                snapped = max(
-                    snapped, conn.execute("SELECT coalesce(max(snap_epoch), 0) FROM snaps").fetchone()[0]
-                )
-                executions.update(conn.execute("SELECT ex_num, resume_epoch FROM exs").fetchall())
-                for ex, worker, frontier in conn.execute(
-                    "SELECT ex_num, worker_index, worker_frontier FROM fronts"
-                ):
-                    fronts[(ex, worker)] = max(frontier, fronts.get((ex, worker), frontier))
-        except sqlite3.Error:
-            return False
-    if not executions:
-        return False
-    last = max(executions)
-    frontier = min((f for (ex, _), f in fronts.items() if ex == last), default=executions[last])
-    return snapped >= frontier
+    progress = _progress(store)
+    return progress is not None and progress[0] >= progress[3]
 
 
 def wait_for_commit_window(store: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
@@ -305,7 +322,9 @@ class Storm:
     """Share of lives killed within their first 0.3-3 s."""
     window_share: float = 0.0
     """Share of the other lives killed while an epoch is being committed: its snapshots are
-    (partly) written to the recovery store, its frontier is not yet (see `in_commit_window`)."""
+    (partly) written to the recovery store, its frontier is not yet (see `in_commit_window`).
+    The life after such a one is killed as soon as it has committed its first epoch: that is
+    when snapshots a killed life left behind would be taken for the new timeline's."""
     after_output: bool = True
     """Other lives are killed min_life..max_life s after their first new output (else after start)."""
     snapshot_interval_s: int = 10
@@ -395,7 +414,8 @@ def run_storm(
                 stderr=log,
                 start_new_session=True,
             )
-            in_window = not early and rng.random() < storm.window_share
+            after_window = bool(lives) and lives[-1].get("in_commit_window") is True
+            in_window = not early and not after_window and rng.random() < storm.window_share
             if not early and storm.after_output:
                 # Kill a life at a random moment once it is productive, however slow the host.
                 productive = watch.wait_for_output_after(started, proc, timeout_s=OUTPUT_WAIT_S)
@@ -407,6 +427,9 @@ def run_storm(
                 time.sleep(max(0.0, life - (time.monotonic() - started)))
                 caught = wait_for_commit_window(recovery, proc, timeout_s=storm.max_life + 10)
                 life = time.monotonic() - started + (0.0 if caught else 0.01)
+            if after_window:
+                committed = wait_for_first_commit(recovery, proc, timeout_s=OUTPUT_WAIT_S + storm.max_life)
+                life = time.monotonic() - started + (0.0 if committed else 0.01)
             try:
                 rc = proc.wait(timeout=max(0.0, life - (time.monotonic() - started)))
                 raise RuntimeError(f"mfgsync run exited {rc} by itself (see {work / 'service.log'})")
@@ -420,6 +443,7 @@ def run_storm(
                         "killed": True,
                         "first_output_s": _round(watch.first_output_after(started, ended)),
                         **({"in_commit_window": caught} if in_window else {}),
+                        **({"at_first_commit": committed} if after_window else {}),
                     }
                 )
         while parts:
@@ -466,6 +490,7 @@ def run_storm(
         "kills": kills,
         "early_kills": sum(1 for life in lives if life.get("killed") and life["life_s"] < 3.5),
         "commit_window_kills": sum(1 for life in lives if life.get("in_commit_window")),
+        "first_commit_kills": sum(1 for life in lives if life.get("at_first_commit")),
         "busy_core": storm.busy,
         "broker_restarted": broker_restart is not None,
         "lives": lives,
