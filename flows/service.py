@@ -194,7 +194,7 @@ def flow_config(
 
 def build_service_flow(settings: Settings) -> Dataflow:
     """Kafka in, the mfgsync dataflow, Kafka out; metrics, status, alerts and logs on the side."""
-    setup_logging()  # this is the process that does the work (`mfgsync run` execs the runner)
+    setup_logging()  # the process that does the work (`mfgsync run` or bytewax's runner)
     serde = Serde(settings)
     board = _start_observability(settings, serde)
     progress = Progress("mfgsync run", enabled=settings.progress and not settings.tail and on_terminal())
