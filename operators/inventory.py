@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from mfgsync.schemas.events import InventoryMovement, InventorySnapshot
 from mfgsync.schemas.outputs import SyncException
@@ -68,12 +68,17 @@ class StockPosition:
 
 @dataclass(frozen=True, slots=True)
 class PositionChanged:
-    """A new position of item@plant, sent to planning."""
+    """A new position of item@plant, sent to planning.
+
+    `as_of` is the date of the stock event that gave it (its `event_time`): planning dates a
+    replenishment of stock already below safety stock from the position's date.
+    """
 
     plant: str
     item: str
     position: StockPosition
     event_id: str
+    as_of: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,27 @@ Rules, as the code applies them (dates are bucket start dates):
   starting from `available`. When PAB would fall below safety stock in bucket t, the
   rescheduling check first uses open receipts (arrived ones, then ones moved in); only what
   they cannot cover gets proposals, sized by `lot_sizing` (their yield counts).
-- A proposal covers the requirement date of its bucket: the bucket's date, or in the first
-  bucket the earliest (past-due) requirement date in it. It is due `safety_time_days` before
-  that, but never inside the planning time fence (`planning_time_fence_days` after the
-  planning date: a proposal due earlier is due on the fence's last day), and released
-  `lead_time_days` before it is due. A release before the planning date keeps its dates and
-  is flagged `release_in_past`, with `earliest_receipt_date` = planning date + lead time.
+- Inside the first bucket, requirements are netted in groups by their own bucket's date
+  (a past-due day, a past-due week, then the current one), earliest first, and every
+  receipt dated in the first bucket (past-due ones too) is available from its opening. So a
+  requirement that becomes past due when the planning date moves keeps the proposal it had,
+  with the quantity it had, instead of merging with the next date's (SPEC 5: a trigger id
+  depends on the requirement date it covers, never on the planning date).
+- Stock already below safety stock before any requirement is a need of its own, netted
+  first: the first-bucket receipts cover it, then a proposal (`covers` None, the
+  `safety-stock` trigger). It is needed on the date of the stock position that shows it
+  (`stock_date`: the item's latest stock event; in week buckets, that date's week), not on
+  the planning date: the inputs say the stock is short since then, as a requirement of
+  that date would, and a date that moved with the planning date would re-date the proposal
+  (and every component requirement below it) every day with nothing changed.
+- A proposal covers the requirement date of its step (or the stock date, above). It is due
+  `safety_time_days` before that, but never inside the planning time fence
+  (`planning_time_fence_days` after the planning date: a proposal due earlier is due on the
+  fence's last day), and released `lead_time_days` before it is due. A release before the
+  planning date keeps its dates and is flagged `release_in_past`, with
+  `earliest_receipt_date` = planning date + lead time.
+- PERIODS_OF_SUPPLY counts its `lot_size_periods` from the bucket of the date the proposal
+  covers, so a past-due proposal covers the same requirements whatever the planning date.
 - Shortage: the first bucket where PAB with receipts at their current dates and *before
   proposals* falls below safety stock, with `safety_stock - PAB` there, and its severity.
 - Excess stock: what is left at the end of the horizon above safety stock, after cancelling
@@ -27,6 +42,10 @@ Example (week buckets, planning date Monday W1, lead time 1 week, LOT_FOR_LOT): 
 requirements 10 (W1), 15 (W2), 20 (W3); a PO of 10 due W4. W1 leaves 10; W2 falls to -5:
 the W4 PO is moved in to W2 (RESCHEDULE_IN), 5 left; W3 falls to -15: a proposal of 15 due
 W3, released W2. The shortage (before proposals, PO at W4) is 5 in W2.
+
+Example (day buckets, no stock, lead time 0): requirements of 5 on March 5 and of 5 on March
+10. Planning on March 10 gives two proposals, 5 covering March 5 (released in the past) and 5
+covering March 10; planning on March 11 gives the same two, not one of 10.
 """
 
 from __future__ import annotations
@@ -140,8 +159,13 @@ def net_item(
     receipts: Sequence[ScheduledReceipt],
     today: date,
     calendar: BucketCalendar,
+    stock_date: date | None = None,
 ) -> ItemPlan:
-    """Net one item over its requirements and receipts (see the module rules)."""
+    """Net one item over its requirements and receipts (see the module rules).
+
+    `stock_date` is the date of the stock position `available` (its latest stock event):
+    the date a safety-stock replenishment for stock already short is needed (default: today).
+    """
     first = calendar.start_of(today)
     bucket = _bucket_function(calendar, first)
 
@@ -161,6 +185,7 @@ def net_item(
     # Today's bucket is always planned: stock below safety stock needs an order even with no
     # requirement at all.
     buckets = sorted(gross.keys() | incoming.keys() | {first})
+    steps = _steps(buckets, first, by_bucket, gross, calendar, stock_date or today)
     ss = settings.safety_stock
     queue = ReceiptQueue(
         receipts,
@@ -177,27 +202,26 @@ def net_item(
     shortage_bucket: date | None = None
     shortage_qty = 0.0
     short_buckets: list[date] = []
-    planned: list[tuple[date, date | None, tuple[float, ...]]] = []  # bucket, covered date, lots
-    for i, b in enumerate(buckets):
-        opening = balance
-        balance -= gross.get(b, 0.0)
+    for b in buckets:
         before += incoming.get(b, 0.0) - gross.get(b, 0.0)
         projected_min = min(projected_min, before)
         if before < ss - EPS:
             short_buckets.append(b)
             if shortage_bucket is None:
                 shortage_bucket, shortage_qty = b, ss - before
+    planned: list[tuple[int, tuple[float, ...]]] = []  # step, lots
+    for k, step in enumerate(steps):
+        balance -= step.qty
         if balance >= ss - EPS:
             continue
-        covers = _covered_date(b, first, opening, ss, by_bucket, calendar)
-        balance += queue.cover(b, covers or b, ss - balance)
+        balance += queue.cover(step.bucket, step.need, ss - balance)
         if balance >= ss - EPS:
             continue
-        lots = proposal_quantities(settings, _cover(settings, balance, buckets, i, gross, queue, calendar))
-        planned.append((b, covers, lots))
+        lots = proposal_quantities(settings, _cover(settings, balance, steps, k, queue, calendar))
+        planned.append((k, lots))
         balance += sum(lots) * settings.yield_factor
 
-    orders = tuple(_proposals(settings, planned, buckets, by_bucket, today))
+    orders = tuple(_proposals(settings, planned, steps, today))
     shortage = None
     if shortage_bucket is not None:
         # Every requirement due in a short bucket; map/attrgetter keep these loops in C, as
@@ -230,8 +254,54 @@ def net_item(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """Requirements netted together: one bucket, or in the first bucket one date's share.
+
+    `covers` is the requirement date the step's proposals cover (None: the opening
+    safety-stock step), `need` the date they are needed (`covers`, or the stock date), and
+    `qty` the gross requirement of the step.
+    """
+
+    bucket: date
+    covers: date | None
+    need: date
+    qty: float
+    requirements: tuple[Requirement, ...]
+
+
+def _steps(
+    buckets: list[date],
+    first: date,
+    by_bucket: dict[date, list[Requirement]],
+    gross: dict[date, float],
+    calendar: BucketCalendar,
+    stock_date: date,
+) -> list[_Step]:
+    """The netting steps in date order (see the module rules on the first bucket).
+
+    The first bucket opens with the safety-stock step (stock already short, needed since
+    the stock date), then nets its requirements grouped by their own bucket's date, earliest
+    first; every later bucket is one step.
+    """
+    opening = _Step(first, None, min(calendar.start_of(stock_date), first), 0.0, ())
+    out = [opening]
+    for b in buckets:
+        reqs = by_bucket.get(b, ())
+        if b != first:
+            out.append(_Step(b, b, b, gross.get(b, 0.0), tuple(reqs)))
+            continue
+        groups: dict[date, list[Requirement]] = {}
+        for req in reqs:
+            groups.setdefault(min(calendar.start_of(req.date), first), []).append(req)
+        for day in sorted(groups):
+            group = groups[day]
+            out.append(_Step(b, day, day, sum(map(_qty, group)), tuple(group)))
+    return out
+
+
 _reference = attrgetter("reference")
-_by_date = attrgetter("date")
+_qty = attrgetter("qty")
 _cause_ids = attrgetter("cause_ids")
 _correlation_ids = attrgetter("correlation_ids")
 
@@ -244,59 +314,33 @@ def _bucket_function(calendar: BucketCalendar, first: date) -> Callable[[date], 
     return lambda day: max(start_of(day), first)
 
 
-def _covered_date(
-    b: date,
-    first: date,
-    opening: float,
-    ss: float,
-    by_bucket: dict[date, list[Requirement]],
-    calendar: BucketCalendar,
-) -> date | None:
-    """The requirement date a shortfall in bucket `b` is about.
-
-    `b` itself, except in the first bucket, which also holds past-due requirements: there it
-    is the date of the requirement that takes the balance below safety stock, taking them in
-    date order from the bucket's opening balance (a past-due date, or the bucket's own date).
-    None when the balance is below safety stock before any requirement: stock already short,
-    whose need is "now" whatever the planning date.
-    """
-    if b != first:
-        return b
-    if opening < ss - EPS:
-        return None
-    running = opening
-    day = b
-    for req in sorted(by_bucket.get(b, ()), key=_by_date):
-        running -= req.qty
-        day = min(b, calendar.start_of(req.date))
-        if running < ss - EPS:
-            break
-    return day
-
-
 def _cover(
     settings: PlanningSettings,
     balance: float,
-    buckets: list[date],
-    i: int,
-    gross: dict[date, float],
+    steps: list[_Step],
+    k: int,
     queue: ReceiptQueue,
     calendar: BucketCalendar,
 ) -> float:
-    """What the proposals of bucket `i` must add to the balance, by the lot-sizing rule."""
+    """What the proposals of step `k` must add to the balance, by the lot-sizing rule."""
     ss = settings.safety_stock
     net = ss - balance
     rule = settings.lot_size_rule
     if rule == "REPLENISH_TO_MAX" and settings.max_stock_level is not None:
         return max(net, settings.max_stock_level - balance)
     if rule == "PERIODS_OF_SUPPLY":
-        end = calendar.advance(buckets[i], settings.lot_size_periods or 1)
+        # The periods count from the bucket of the date the proposal covers.
+        end = calendar.advance(calendar.start_of(steps[k].need), settings.lot_size_periods or 1)
         arriving = queue.unused_until(end)
         cover, running = net, balance
-        for b in buckets[i + 1 :]:
-            if b >= end:
+        counted = {steps[k].bucket}
+        for step in steps[k + 1 :]:
+            if step.need >= end:
                 break
-            running += arriving.get(b, 0.0) - gross.get(b, 0.0)
+            if step.bucket not in counted:
+                counted.add(step.bucket)
+                running += arriving.get(step.bucket, 0.0)
+            running -= step.qty
             cover = max(cover, ss - running)
         return cover
     return net
@@ -304,31 +348,25 @@ def _cover(
 
 def _proposals(
     settings: PlanningSettings,
-    planned: list[tuple[date, date | None, tuple[float, ...]]],
-    buckets: list[date],
-    by_bucket: dict[date, list[Requirement]],
+    planned: list[tuple[int, tuple[float, ...]]],
+    steps: list[_Step],
     today: date,
 ) -> Iterable[PlannedOrder]:
     """The proposals, dated: safety time, planning time fence, lead time offset."""
     fence_end = today + timedelta(days=settings.planning_time_fence_days)
     lead = timedelta(days=settings.lead_time_days)
-    starts = {b: n for n, b in enumerate(buckets)}
-    for j, (b, covers, lots) in enumerate(planned):
-        due = (covers or b) - timedelta(days=settings.safety_time_days)
+    for j, (k, lots) in enumerate(planned):
+        step = steps[k]
+        due = step.need - timedelta(days=settings.safety_time_days)
         if settings.planning_time_fence_days > 0 and due < fence_end:
             due = fence_end
         release = due - lead
         in_past = release < today
-        # Causes: the requirements of its own bucket; correlation ids: of every requirement
-        # it serves, up to the next bucket with proposals.
-        until = planned[j + 1][0] if j + 1 < len(planned) else None
-        served: list[Requirement] = []
-        for rb in buckets[starts[b] :]:
-            if until is not None and rb >= until:
-                break
-            served.extend(by_bucket.get(rb, ()))
-        own = by_bucket.get(b, ())
-        causes = union_ids(map(_cause_ids, own), MAX_CAUSES)
+        # Causes: the requirements of its own step; correlation ids: of every requirement
+        # it serves, up to the next step with proposals.
+        until = planned[j + 1][0] if j + 1 < len(planned) else len(steps)
+        served = chain.from_iterable(s.requirements for s in steps[k:until])
+        causes = union_ids(map(_cause_ids, step.requirements), MAX_CAUSES)
         corrs = union_ids(map(_correlation_ids, served), MAX_CAUSES)
         for n, qty in enumerate(lots):
             yield PlannedOrder(
@@ -337,7 +375,7 @@ def _proposals(
                 qty=qty,
                 cause_ids=causes,
                 correlation_ids=corrs,
-                covers=covers,
+                covers=step.covers,
                 ordinal=n,
                 release_in_past=in_past,
                 earliest_receipt_date=today + lead if in_past else None,

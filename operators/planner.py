@@ -106,6 +106,8 @@ class PlantPlanner:
     confirmations: dict[PoLineKey, SupplierConfirmation] = field(default_factory=dict)
     received: dict[PoLineKey, float] = field(default_factory=dict)
     positions: dict[str, StockPosition] = field(default_factory=dict)
+    stock_dates: dict[str, date] = field(default_factory=dict)
+    """Per item: the date of its latest stock event (see `netting`, stock already short)."""
     issued: dict[tuple[str, str], float] = field(default_factory=dict)
     first_seen: dict[str, datetime] = field(default_factory=dict)
     # Indexes from item to the facts about it.
@@ -152,6 +154,9 @@ class PlantPlanner:
         """Record one fact and mark the items it may affect."""
         if isinstance(fact, PositionChanged):
             self.positions[fact.item] = fact.position
+            if fact.as_of is not None:
+                known = self.stock_dates.get(fact.item)
+                self.stock_dates[fact.item] = fact.as_of if known is None else max(known, fact.as_of)
             self.dirty.add(fact.item)
         elif isinstance(fact, ComponentIssued):
             issued_key = (fact.order_id, fact.item)
@@ -364,7 +369,9 @@ class PlantPlanner:
             )
             requirements = own + covered
             changed_rest = self._store_use_up(item, rest)
-        plan = net_item(settings, position.available, requirements, receipts, today, calendar)
+        plan = net_item(
+            settings, position.available, requirements, receipts, today, calendar, self.stock_dates.get(item)
+        )
         self.plans[item] = plan
         phased_out = self.bom.phased_out().get(item)
         phased_in = self.bom.phased_in().get(item)

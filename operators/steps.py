@@ -203,7 +203,11 @@ class InventoryStep:
         else:
             was_applied, exceptions = self.position.apply_snapshot(event, self.tolerance)
         if was_applied:
-            out.append(PositionChanged(event.plant, event.item, self.position.position(), event.event_id))
+            out.append(
+                PositionChanged(
+                    event.plant, event.item, self.position.position(), event.event_id, event.event_time.date()
+                )
+            )
         out.append(Verdict(event, Outcome.APPLIED if was_applied else Outcome.SUPERSEDED))
         out.extend(exceptions)
         return out

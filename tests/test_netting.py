@@ -251,14 +251,17 @@ def test_past_due_requirements_count_in_the_first_bucket():
         today,
         DAY,
     )
-    # Netted in today's bucket, but the proposal keeps the true (past-due) date it covers:
-    # released in the past, it can arrive today at the earliest.
+    # Netted in today's bucket, each date by itself: the proposal of the past-due date keeps
+    # that date (released in the past, it can arrive today at the earliest), today's covers
+    # today's requirement.
     assert orders(plan) == [
-        (date(2024, 1, 5), date(2024, 1, 5), 10.0),
+        (date(2024, 1, 5), date(2024, 1, 5), 5.0),
+        (today, today, 5.0),
         (date(2024, 1, 12), date(2024, 1, 12), 3.0),
     ]
     assert [(o.release_in_past, o.earliest_receipt_date) for o in plan.planned_orders] == [
         (True, today),
+        (False, None),
         (False, None),
     ]
     assert plan.shortage is not None
@@ -267,8 +270,9 @@ def test_past_due_requirements_count_in_the_first_bucket():
 
 def test_past_due_requirement_counts_in_the_first_week_bucket():
     plan = net_item(PlanningSettings(), 0, [req(date(2023, 12, 20), 7), req(W1, 3)], [], MONDAY, WEEK)
-    # One proposal for the first bucket, covering (and due in) the past-due week.
-    assert orders(plan) == [(date(2023, 12, 18), date(2023, 12, 18), 10.0)]
+    # In the first bucket, one proposal covering (and due in) the past-due week, one for the
+    # current week.
+    assert orders(plan) == [(date(2023, 12, 18), date(2023, 12, 18), 7.0), (W1, W1, 3.0)]
 
 
 def test_past_due_scheduled_receipt_counts_in_the_first_bucket():
@@ -288,6 +292,98 @@ def test_stock_below_safety_stock_with_no_requirement_orders_in_the_first_bucket
     # Only safety stock is touched: WARNING (SPEC 5 severity).
     assert (plan.shortage.date, plan.shortage.qty, plan.shortage.severity) == (today, 7.0, "WARNING")
     assert plan.shortage.impacted_orders == ()
+
+
+def test_a_requirement_becoming_past_due_keeps_its_own_proposal():
+    # SPEC 5: a trigger id depends on the requirement date it covers, never on the planning
+    # date. Moving the planning date past a requirement leaves its proposal as it was.
+    reqs = [req(date(2024, 1, 9), 4), req(date(2024, 1, 10), 6), req(date(2024, 1, 11), 2)]
+    settings = PlanningSettings(lead_time_days=3)
+    plans = [net_item(settings, 0, reqs, [], today, DAY) for today in (date(2024, 1, 9), date(2024, 1, 10))]
+    expected = [
+        (date(2024, 1, 9), date(2024, 1, 6), 4.0),
+        (date(2024, 1, 10), date(2024, 1, 7), 6.0),
+        (date(2024, 1, 11), date(2024, 1, 8), 2.0),
+    ]
+    assert orders(plans[0]) == orders(plans[1]) == expected
+    assert [o.covers for o in plans[1].planned_orders] == [
+        date(2024, 1, 9),
+        date(2024, 1, 10),
+        date(2024, 1, 11),
+    ]
+
+
+def test_a_week_plan_on_sunday_and_on_monday_give_last_weeks_requirements_the_same_proposals():
+    # Sunday Jan 7 plans week W1 as its first bucket; Monday Jan 8 finds W1's requirements
+    # past due in its first bucket, netted as their own week.
+    reqs = [req(date(2024, 1, 3), 5), req(date(2024, 1, 10), 8)]
+    sunday = net_item(PlanningSettings(), 0, reqs, [], date(2024, 1, 7), WEEK)
+    monday = net_item(PlanningSettings(), 0, reqs, [], date(2024, 1, 8), WEEK)
+    assert orders(sunday) == orders(monday) == [(W1, W1, 5.0), (W2, W2, 8.0)]
+
+
+def test_every_first_bucket_receipt_is_available_to_the_past_due_requirements():
+    # A receipt due today (or overdue) counts from the first bucket's opening: it covers the
+    # requirement of yesterday without a message, and only the rest gets a proposal.
+    today = date(2024, 1, 10)
+    plan = net_item(
+        PlanningSettings(),
+        0,
+        [req(date(2024, 1, 9), 6), req(today, 6)],
+        [rec(today, 8)],
+        today,
+        DAY,
+    )
+    assert plan.receipt_actions == ()
+    assert orders(plan) == [(today, today, 4.0)]
+
+
+def test_stock_already_short_is_needed_from_the_date_of_its_stock_position():
+    # Stock below safety stock with no requirement is needed since the stock position that
+    # shows it (its latest stock event), not since "today": planning a day later changes
+    # nothing, and the proposal is released in the past.
+    settings = PlanningSettings(safety_stock=10, lead_time_days=5)
+    stock_date = date(2024, 1, 8)
+    plans = [
+        net_item(settings, 3, [], [], today, DAY, stock_date)
+        for today in (date(2024, 1, 10), date(2024, 1, 11))
+    ]
+    assert orders(plans[0]) == orders(plans[1]) == [(stock_date, date(2024, 1, 3), 7.0)]
+    assert [(o.covers, o.release_in_past) for o in plans[1].planned_orders] == [(None, True)]
+    assert plans[1].planned_orders[0].earliest_receipt_date == date(2024, 1, 16)
+
+
+def test_stock_already_short_is_netted_before_the_first_requirement():
+    # The safety-stock need is its own proposal; the requirements of today keep theirs.
+    today = date(2024, 1, 10)
+    settings = PlanningSettings(safety_stock=10)
+    plan = net_item(settings, 4, [req(today, 5)], [], today, DAY, date(2024, 1, 9))
+    assert orders(plan) == [(date(2024, 1, 9), date(2024, 1, 9), 6.0), (today, today, 5.0)]
+    assert [o.covers for o in plan.planned_orders] == [None, today]
+
+
+def test_a_receipt_moved_in_for_stock_already_short_is_expedited():
+    # Needed since the stock date, before the planning date: it cannot be moved into the
+    # past, so EXPEDITE (SPEC 5), and no new proposal.
+    today = date(2024, 1, 10)
+    plan = net_item(
+        PlanningSettings(safety_stock=10), 4, [], [rec(date(2024, 1, 20), 10)], today, DAY, date(2024, 1, 9)
+    )
+    assert actions(plan) == [("EXPEDITE", "PO1", date(2024, 1, 9))]
+    assert plan.planned_orders == ()
+
+
+def test_periods_of_supply_count_from_the_date_the_proposal_covers():
+    # Three days of supply from a past-due requirement of Jan 8: Jan 8, 9 and 10, whatever
+    # the planning date.
+    settings = PlanningSettings(lot_size_rule="PERIODS_OF_SUPPLY", lot_size_periods=3)
+    reqs = [req(date(2024, 1, d), 1) for d in (8, 9, 10, 11, 12)]
+    for today in (date(2024, 1, 9), date(2024, 1, 10)):
+        plan = net_item(settings, 0, reqs, [], today, DAY)
+        assert [(o.covers, o.qty) for o in plan.planned_orders] == [
+            (date(2024, 1, 8), 3.0),
+            (date(2024, 1, 11), 2.0),
+        ]
 
 
 def test_week_buckets_are_iso_weeks_whatever_the_planning_weekday():

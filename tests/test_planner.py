@@ -168,3 +168,25 @@ def test_a_proposal_whose_release_date_is_past_is_published_with_its_true_dates(
 
 def test_a_trigger_topic_is_the_vocabulary_topic():
     assert ProcurementTrigger.TOPIC == TRIGGERS
+
+
+# ------------------------------------------------------------ stock already short
+
+
+def test_stock_already_short_is_replenished_from_the_date_of_its_latest_stock_event():
+    # netting: stock below safety stock is needed since the stock position that shows it,
+    # so the safety-stock proposal keeps its dates when the planning date moves.
+    planner = PlantPlanner("P1")
+    planner.apply(params("A", lead_time_days=5, safety_stock=10))
+    planner.apply(PositionChanged("P1", "A", StockPosition(unrestricted=3), "s1", days(-3)))
+    planner.apply(PositionChanged("P1", "A", StockPosition(unrestricted=4), "s2", days(-1)))
+    planner.apply(PositionChanged("P1", "A", StockPosition(unrestricted=4), "s0", days(-9)))  # late, older
+    first = triggers(planner.plan(TODAY))
+    proposal = first["CREATE_REQUISITION|P1|A|safety-stock"]
+    assert (proposal.qty, proposal.need_date, proposal.release_date) == (6.0, days(-1), days(-6))
+    assert (proposal.release_in_past, proposal.earliest_receipt_date) == (True, days(5))
+    # A day later nothing the planner decides has moved: only the earliest receipt date.
+    later = triggers(planner.plan(days(1)))
+    moved = later["CREATE_REQUISITION|P1|A|safety-stock"]
+    assert (moved.qty, moved.need_date, moved.release_date) == (6.0, days(-1), days(-6))
+    assert moved.earliest_receipt_date == days(6)

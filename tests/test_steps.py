@@ -84,7 +84,7 @@ def test_an_issue_to_an_order_is_a_planning_fact_besides_the_new_position():
     out = step.take(issue)
     assert out[:3] == [
         ComponentIssued("P1", "C", "PO-7", 4, issue.event_id),
-        PositionChanged("P1", "C", StockPosition(unrestricted=-4), issue.event_id),
+        PositionChanged("P1", "C", StockPosition(unrestricted=-4), issue.event_id, issue.event_time.date()),
         Verdict(issue, Outcome.APPLIED),
     ]
     assert [(e.type, e.state) for e in out[3:] if isinstance(e, SyncException)] == [
