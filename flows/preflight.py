@@ -23,7 +23,7 @@ from pydantic_settings import SettingsError
 
 from mfgsync.connectors.kafka import KafkaConfig
 from mfgsync.flows.logs import silent_kafka_logger
-from mfgsync.flows.settings import Settings
+from mfgsync.flows.settings import Settings, removed_variables
 
 CONFIG_EXIT = 2
 UNREACHABLE_EXIT = 1
@@ -39,7 +39,14 @@ class CommandError(Exception):
 
 
 def load_settings() -> Settings:
-    """`Settings()` from the environment, or a `CommandError` with one line per bad variable."""
+    """`Settings()` from the environment, or a `CommandError` with one line per bad variable.
+
+    A variable that is no longer read (`REMOVED_VARIABLES`) is bad too: the line names the
+    settings that replace it.
+    """
+    removed = removed_variables(os.environ)
+    if removed:
+        raise CommandError(removed, CONFIG_EXIT)
     try:
         return Settings()
     except ValidationError as exc:

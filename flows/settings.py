@@ -7,6 +7,7 @@ only when a client is built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Literal
 
@@ -16,6 +17,27 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.schemas.events import TOPIC_TYPES
 from mfgsync.schemas.vocabulary import Severity
+
+
+REMOVED_VARIABLES: dict[str, str] = {
+    "MFGSYNC_RESCHEDULE_OUT_DAYS": (
+        "set MFGSYNC_RESCHEDULE_OUT_TOLERANCE_DAYS (days a receipt may arrive early before"
+        " RESCHEDULE_OUT) and, if needed, MFGSYNC_RESCHEDULE_IN_TOLERANCE_DAYS and"
+        " MFGSYNC_RESCHEDULE_HORIZON_DAYS instead"
+    ),
+}
+"""Variables earlier versions read, and what replaces them: a setting that silently stopped
+working would plan with a default its operator did not choose, so each one is refused."""
+
+
+def removed_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line per removed `MFGSYNC_*` variable set in `environ`, naming its replacement."""
+    names = {name.upper() for name in environ}
+    return [
+        f"{name} is no longer read: {replacement}"
+        for name, replacement in REMOVED_VARIABLES.items()
+        if name in names
+    ]
 
 
 class Settings(BaseSettings):

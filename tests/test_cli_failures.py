@@ -204,3 +204,18 @@ def test_replay_plans_with_the_plant_wide_defaults_the_service_reads(scenario, t
     assert code == 2
     [line] = stderr.splitlines()
     assert line.startswith("mfgsync: MFGSYNC_SAFETY_TIME_DAYS='-1' is invalid")
+
+
+@pytest.mark.parametrize("command", [("replay", "--input", "SCENARIO", "--output", "OUT"), ("run",)])
+def test_the_removed_reschedule_out_days_is_refused_with_its_replacements(command, scenario, tmp_path):
+    """MFGSYNC_RESCHEDULE_OUT_DAYS is no longer read: rather than plan with a default its
+    operator did not choose, every command stops with one line naming the reschedule
+    tolerance settings that replace it, and exit code 2 (a configuration error)."""
+    args = [str(scenario) if a == "SCENARIO" else str(tmp_path / "o") if a == "OUT" else a for a in command]
+    code, _, stderr, _ = mfgsync(*args, env={"MFGSYNC_RESCHEDULE_OUT_DAYS": "3"})
+    assert code == 2
+    [line] = stderr.splitlines()
+    assert line.startswith("mfgsync: MFGSYNC_RESCHEDULE_OUT_DAYS is no longer read")
+    assert "MFGSYNC_RESCHEDULE_OUT_TOLERANCE_DAYS" in line
+    assert "MFGSYNC_RESCHEDULE_IN_TOLERANCE_DAYS" in line
+    assert not (tmp_path / "o").exists()

@@ -1,7 +1,9 @@
-"""The planning rules of SPEC 5 on published worked examples (operators/netting.py and the rule
-modules: lot_sizing, rescheduling, severity, requirements).
+"""The planning rules of SPEC 5 on small records (operators/netting.py and the rule modules:
+lot_sizing, rescheduling, severity, requirements).
 
-Each test names where its example comes from. Week buckets are ISO weeks of 2024: W1 is
+Each test names the published page that states its rule (checked: title and address), and
+says "constructed example" where its numbers are ours; published worked examples with their
+own numbers are replayed in tests/test_published_examples.py. Week buckets are ISO weeks of 2024: W1 is
 Monday 2024-01-01.
 """
 
@@ -39,9 +41,10 @@ def kinds(plan) -> list[tuple[str, str, date | None]]:
 
 
 def test_maximum_lot_size_splits_into_proposals_rounded_without_exceeding_it():
-    """SPEC 5's example, as SAP's lot-size data works it (help.sap.com, MRP 1 view "Lot size
-    data": minimum lot size, maximum lot size, rounding value): 301 needed, minimum 100,
-    maximum 200, rounding 12 -> 200 and 108."""
+    """SPEC 5's example, as the slides "SAP Production Planning & Execution (PP): Lot Sizing -
+    Minimum, Maximum Lot Size with Rounding" work it (docs.google.com/presentation/d/
+    1d6FGiUgI_UaqHigAF-3VKC1bdU8GxX8Qu6v8yWFRJs8): lot-for-lot with minimum 100, maximum 200,
+    rounding value 12, 301 needed -> 200 and 108 (replayed in tests/test_published_examples.py)."""
     settings = PlanningSettings(
         lot_size_rule="MIN_QTY", lot_size_qty=100, lot_size_multiple=12, lot_size_max=200
     )
@@ -54,19 +57,25 @@ def test_maximum_lot_size_splits_into_proposals_rounded_without_exceeding_it():
 
 
 def test_fixed_lot_size_books_one_proposal_per_lot():
-    """SAP fixed lot size (FX, help.sap.com "Fixed Lot Size"): "if the shortage quantity
-    exceeds the fixed lot size, the system creates several procurement proposals" - 120 short
-    at a fixed lot of 50 is three proposals of 50."""
+    """SAP APO key figure "APO Fixed Lot Size" (0APO_BSTFE, help.sap.com/saphelp_nw73/helpdata/
+    de/e1/b5865342bc3d58e10000000a174cb4/content.htm, German: "Wenn die Unterdeckungsmenge
+    größer als die feste Losgröße ist, wird ein Vielfaches der festen Losgröße beschafft.
+    Hierfür erzeugt das System mehrere Aufträge": a shortage above the fixed lot size is
+    procured as a multiple of it, in several orders). 120 short at a fixed lot of 50 is a
+    constructed example: three proposals of 50."""
     settings = PlanningSettings(lot_size_rule="FIXED_QTY", lot_size_qty=50)
     plan = net_item(settings, 0, [req(W[3], 120)], [], W[1], WEEK)
     assert [(o.need_date, o.qty) for o in plan.planned_orders] == [(W[3], 50.0)] * 3
 
 
 def test_replenish_to_max_orders_up_to_the_maximum_when_below_the_minimum():
-    """Odoo Inventory documentation, "Reordering rules" (min/max): when the forecasted stock
-    falls below Min a replenishment is created, Max is the quantity the stock is replenished
-    to, and Multiple rounds the order up ("Multiple 3, Max 20: 21 is ordered", Odoo 17 and 19).
-    Here Min is the safety stock: 10 on hand, 6 needed in W2 leaves 4 < 5, so order 25 - 4."""
+    """Odoo 17.0 documentation, "Reordering rules" (odoo/documentation, content/applications/
+    inventory_and_mrp/inventory/warehouses_storage/replenishment/reordering_rules.rst, pull
+    request #14849): when the forecasted stock falls below Min a replenishment is created, Max
+    is the quantity replenished to, and with Multiple 3 and Max 20 "21 is ordered" (Odoo 18
+    orders 18 instead; 19 returns to 21, pull requests #14850, #14853). Here Min is the safety
+    stock; the first record (10 on hand, 6 needed in W2 leaves 4 < 5, so order 25 - 4) is a
+    constructed example."""
     settings = PlanningSettings(safety_stock=5, lot_size_rule="REPLENISH_TO_MAX", max_stock_level=25)
     plan = net_item(settings, 10, [req(W[2], 6)], [], W[1], WEEK)
     assert [(o.need_date, o.qty) for o in plan.planned_orders] == [(W[2], 21.0)]
@@ -79,8 +88,9 @@ def test_replenish_to_max_orders_up_to_the_maximum_when_below_the_minimum():
 
 
 def test_assembly_scrap_sizes_the_order_so_its_yield_covers_the_need():
-    """SAP assembly scrap (help.sap.com "Assembly Scrap"): a planned order for 100 with 20%
-    assembly scrap is for 125, and its components are exploded on 125 (SPEC 5's example)."""
+    """SAP APO help, "Calculation of Assembly Scrap" (help.sap.com/saphelp_apo/helpdata/en/4a/
+    29693701e08332e10000009b38f8cf/content.htm): a yield of 100 with 20% assembly scrap is an
+    order for 125 (SPEC 5's example; components exploded on 125 is SPEC 5's rule)."""
     settings = PlanningSettings(make=True, assembly_scrap_pct=20)
     plan = net_item(settings, 0, [req(W[2], 100)], [], W[1], WEEK)
     assert [o.qty for o in plan.planned_orders] == [125.0]
@@ -88,8 +98,11 @@ def test_assembly_scrap_sizes_the_order_so_its_yield_covers_the_need():
 
 
 def test_periods_of_supply_with_a_maximum_is_split():
-    """frePPLe's size_maximum (docs "Operations": size_minimum, size_multiple, size_maximum):
-    a proposal above the maximum becomes several; here 3 weeks of supply (30) at most 20."""
+    """frePPLe documentation, "Operations" (doc/model-reference/operations.rst, field
+    size_maximum: "The solver can create multiple manufacturing orders of this maximum size
+    ... useful to break big manufacturing orders in smaller ones"): a proposal above the
+    maximum becomes several. The record (3 weeks of supply, 30, at most 20) is a constructed
+    example."""
     settings = PlanningSettings(lot_size_rule="PERIODS_OF_SUPPLY", lot_size_periods=3, lot_size_max=20)
     plan = net_item(settings, 0, [req(W[1], 10), req(W[2], 10), req(W[3], 10)], [], W[1], WEEK)
     assert [o.qty for o in plan.planned_orders] == [20.0, 10.0]
@@ -99,12 +112,14 @@ def test_periods_of_supply_with_a_maximum_is_split():
 
 
 def test_a_receipt_that_can_be_moved_in_is_moved_instead_of_buying_again():
-    """SAP MRP's rescheduling check (help.sap.com "Rescheduling: Checking", "Rescheduling
-    horizon"): before creating a procurement proposal for a shortage, the system checks
-    whether a fixed receipt within the rescheduling horizon can be brought forward, and
-    proposes that (exception 10, "reschedule in") instead. Textbook record of issue 11: lot
-    multiple 200, lead time 4 weeks, receipts of 200 in W2 and W4, W3's requirement raised
-    from 100 to 150: the W4 receipt is moved in to W3 and nothing new is ordered."""
+    """SAP ERP help, "Rescheduling Check" (help.sap.com/doc/9dadce5314894208e10000000a174cb4/
+    3.6/en-US/0a98b6535fe6b74ce10000000a174cb4.html): within the rescheduling horizon the net
+    requirements calculation checks whether, after a requirement, a firmed receipt exists that
+    can cover it, proposes "Bring process forward" for it, uses it, and creates another
+    procurement proposal only if the receipt quantity is not sufficient. The record of issue
+    11 is a constructed example: lot multiple 200, lead time 4 weeks, receipts of 200 in W2
+    and W4, W3's requirement raised from 100 to 150: the W4 receipt is moved in to W3 and
+    nothing new is ordered."""
     settings = PlanningSettings(lead_time_days=28, lot_size_multiple=200)
     reqs = [req(W[1], 50, "D1"), req(W[2], 150, "D2"), req(W[3], 150, "D3"), req(W[4], 100, "D4")]
     receipts = [rec(W[2], 200, "PO-2"), rec(W[4], 200, "PO-4")]
@@ -118,17 +133,19 @@ def test_a_receipt_that_can_be_moved_in_is_moved_instead_of_buying_again():
 
 
 def test_only_what_moved_in_receipts_cannot_cover_gets_a_proposal():
-    """SAP rescheduling check: a proposal only for the quantity the rescheduled receipts do not
-    cover. 30 needed in W2, a PO of 20 due W5: move it in, order 10."""
+    """SAP ERP help, "Rescheduling Check" (as above): "the system will only create another
+    procurement proposal if the receipt quantity is not sufficient". Constructed example: 30
+    needed in W2, a PO of 20 due W5: move it in, order 10."""
     plan = net_item(PlanningSettings(), 0, [req(W[2], 30)], [rec(W[5], 20, "PO")], W[1], WEEK)
     assert kinds(plan) == [("RESCHEDULE_IN", "PO", W[2])]
     assert [(o.need_date, o.qty) for o in plan.planned_orders] == [(W[2], 10.0)]
 
 
 def test_the_rescheduling_horizon_limits_which_receipts_may_move_in():
-    """SAP "Rescheduling horizon" (MRP group / plant parameter): receipts beyond it are not
-    considered for rescheduling in; a new proposal covers the shortage and the late receipt,
-    not needed, is to be cancelled (exception 20)."""
+    """SAP ERP help, "Rescheduling Check" (as above): the rescheduling horizon "defines the
+    period for bringing forward the receipts", so a receipt beyond it is not moved in and a new
+    proposal covers the shortage. That the late receipt, which no requirement then needs, gets
+    CANCEL is SPEC 5's rule (SAP checks no receipt outside the horizon). Constructed example."""
     settings = PlanningSettings(reschedule_horizon_days=14)
     plan = net_item(settings, 0, [req(W[2], 30)], [rec(W[6], 30, "PO")], W[1], WEEK)
     assert [(o.need_date, o.qty) for o in plan.planned_orders] == [(W[2], 30.0)]
@@ -136,8 +153,10 @@ def test_the_rescheduling_horizon_limits_which_receipts_may_move_in():
 
 
 def test_a_move_within_the_in_tolerance_is_assumed_without_a_message():
-    """SAP "rescheduling tolerance" (opening/tolerance values for exception messages): a
-    receipt two days late with a tolerance of 2 days covers the need silently."""
+    """SAP ERP help, "Rescheduling Check" (as above): tolerance values "define a time period in
+    which no exception message is to be created, despite the fact that a rescheduling proposal
+    may exist". Constructed example: a receipt two days late with a tolerance of 2 days covers
+    the need silently; with 1 day it is moved in."""
     day = date(2024, 1, 10)
     receipt = rec(day + timedelta(days=2), 10, "PO")
     plan = net_item(PlanningSettings(reschedule_in_tolerance_days=2), 0, [req(day, 10)], [receipt], W[1], DAY)
@@ -147,9 +166,9 @@ def test_a_move_within_the_in_tolerance_is_assumed_without_a_message():
 
 
 def test_a_receipt_needed_before_the_planning_date_is_expedited_not_moved_into_the_past():
-    """SAP MRP flags such a receipt with "reschedule in" (exception 10) to a date already past
-    plus a date-in-the-past message; SPEC 5 makes that one EXPEDITE: it cannot be moved into
-    the past, it is needed as soon as possible, and nothing new is proposed for it."""
+    """SPEC 5 (no published source found for this case; constructed example): a receipt
+    needed before the planning date cannot be moved into the past, it is needed as soon as
+    possible, so it gets EXPEDITE instead of RESCHEDULE_IN, and nothing new is proposed."""
     today = date(2024, 1, 10)
     plan = net_item(
         PlanningSettings(), 0, [req(date(2024, 1, 8), 10)], [rec(date(2024, 1, 15), 10, "PO")], today, DAY
@@ -176,8 +195,10 @@ def test_no_receipt_is_moved_both_ways_and_no_requirement_covered_twice():
 
 
 def test_safety_time_brings_the_proposal_forward():
-    """SAP safety time (MRP 2 view, "Safety time / act. coverage"): the receipt is planned the
-    safety time before the requirement date. 3 days: due Jan 12 for Jan 15."""
+    """SAP ERP help, "Safety Time / Actual Range of Coverage" (help.sap.com/SAPHelp_46c/helpdata/
+    EN/f3/dbbb16b36111d1a6770000e83235d4/content.htm): the receipts are planned the safety time
+    before the requirement (its example, 2 days before January 31st, is replayed in
+    tests/test_published_examples.py). Constructed example: 3 days, due Jan 12 for Jan 15."""
     plan = net_item(
         PlanningSettings(safety_time_days=3, lead_time_days=2), 0, [req(date(2024, 1, 15), 5)], [], W[1], DAY
     )
@@ -187,10 +208,13 @@ def test_safety_time_brings_the_proposal_forward():
 
 
 def test_planning_time_fence_moves_new_proposals_to_its_end():
-    """SAP planning time fence, firming type 3 (SAP documentation as quoted on the SAP PP
-    forum: "the order proposals required to cover the requirements are moved to the end of
-    the planning time fence"): fence 5 days from Jan 1, a need on Jan 3 is due Jan 6; the
-    shortage signal stays on Jan 3."""
+    """SAP planning time fence, firming type 3 (SAP's firming-type documentation as pasted in
+    the ittoolbox SAP-LOG-PP thread "PLANNING TIME FENCE", sap.ittoolbox.com/groups/
+    technical-functional/sap-log-pp/planning-time-fence-2105691: "Order proposals that lie
+    within the planning time fence are not firmed automatically. The order proposals required
+    to cover the requirements are moved to the end of the planning time fence"). Constructed
+    example: fence 5 days from Jan 1, a need on Jan 3 is due Jan 6; the shortage signal stays
+    on Jan 3."""
     plan = net_item(
         PlanningSettings(planning_time_fence_days=5), 0, [req(date(2024, 1, 3), 5)], [], W[1], DAY
     )
@@ -199,8 +223,10 @@ def test_planning_time_fence_moves_new_proposals_to_its_end():
 
 
 def test_a_proposal_released_in_the_past_is_one_record_with_its_true_dates():
-    """SAP exception 06 "start date in the past" keeps the backward-scheduled dates; the
-    earliest receipt is planning date + lead time."""
+    """SAP lists exception message 006 "The start date is in the past" for such a proposal
+    (help.sap.com/saphelp_afs60/helpdata/en/6e/d09066145211d4b2b70050da4c2924/content.htm,
+    "Description of the Exception Messages"): it is flagged, not re-dated. The earliest
+    receipt date (planning date + lead time) is SPEC 5's; constructed example."""
     plan = net_item(PlanningSettings(lead_time_days=14), 0, [req(W[2], 5)], [], W[1], WEEK)
     (order,) = plan.planned_orders
     assert (order.need_date, order.release_date, order.release_in_past) == (
@@ -228,8 +254,11 @@ def test_a_shortage_an_existing_receipt_can_cover_is_not_critical():
 
 def test_a_finished_good_whose_component_is_short_takes_its_lead_time():
     """SPEC 5: for a MAKE item the lead time is its own plus the longest of its short
-    components' (cumulative lead time, APICS dictionary). FG (2 days) short in 5 days is
-    HIGH on its own, CRITICAL when its component (7 days) is short too."""
+    components' (as the cumulative lead time is defined: "for any item planned through MRP, it
+    is found by reviewing each bill of material path below the item, and whichever path adds
+    up to the greatest number", Oliver Wight glossary, oliverwight-americas.com/glossary-terms/
+    cumulative-lead-time). Constructed example: FG (2 days) short in 5 days is HIGH on its
+    own, CRITICAL when its component (7 days) is short too."""
     today = date(2026, 3, 2)
     due = today + timedelta(days=5)
     planner = PlantPlanner("P1")
@@ -246,9 +275,11 @@ def test_a_finished_good_whose_component_is_short_takes_its_lead_time():
 
 
 def test_use_up_covers_new_requirements_from_the_old_stock_first():
-    """SAP discontinuation (help.sap.com "Discontinued Parts", simple discontinuation): the
-    dependent requirements of the follow-up part are covered by the discontinued part's
-    warehouse stock until it is used up. The worked example of operators/requirements.py."""
+    """SAP ERP help, "Discontinued Parts" (help.sap.com/saphelp_46c/helpdata/en/f4/
+    7d2bd444af11d182b40000e829fbfe/content.htm): "If there is still enough stock of the
+    material to be discontinued to cover a part of the dependent requirements, this stock is
+    used and the rest quantity is reassigned to the follow-up material." The numbers are the
+    constructed worked example of operators/requirements.py."""
     d = date(2024, 1, 1)
     bucket = DAY.start_of
     own = [req(d + timedelta(days=5), 10, "OWN")]

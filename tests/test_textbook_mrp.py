@@ -1,4 +1,7 @@
-"""A textbook MRP record, computed by hand, replayed through `mfgsync replay --bucket week`.
+"""An MRP record in textbook form, computed by hand, replayed through `mfgsync replay --bucket week`.
+
+The record is a constructed example (no published source); published worked examples are in
+tests/test_published_examples.py.
 
 Planning date Monday 2026-01-05 is the start of week 1. Product A (MAKE, lead time 1 week,
 20 on hand, lot-for-lot) is made of 2 B (BUY, 2 weeks, 30 on hand, fixed lots of 60, a PO of
@@ -149,9 +152,11 @@ def test_planned_order_releases_match_the_hand_computed_record(tmp_path):
 
 
 def test_a_raised_requirement_moves_a_receipt_in_instead_of_buying_again(tmp_path):
-    """The record of issue 11, as SAP MRP's rescheduling check treats it (help.sap.com,
-    "Rescheduling: Checking": a fixed receipt that can be brought forward is proposed for
-    rescheduling in before a new procurement proposal is made). Item X: 100 on hand, lot
+    """The record of issue 11 (a constructed example), as SAP MRP's rescheduling check treats
+    it (SAP ERP help, "Rescheduling Check", help.sap.com/doc/9dadce5314894208e10000000a174cb4/
+    3.6/en-US/0a98b6535fe6b74ce10000000a174cb4.html: a firmed receipt after the requirement,
+    within the rescheduling horizon, is proposed for bringing forward and used before another
+    procurement proposal is made). Item X: 100 on hand, lot
     multiple 200, lead time 4 weeks; receipts of 200 in weeks 2 and 4; requirements 50 (wk1),
     150 (wk2), 150 (wk3, raised from 100), 100 (wk4). Week 3 would fall to -50: the week-4
     receipt moves in to week 3 and nothing new is bought (no proposal released in the past,
