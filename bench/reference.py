@@ -8,7 +8,10 @@ item is on a higher level, so a level's gross requirements are complete before i
 What it reproduces of `operators/netting.py` and `operators/requirements.py`, for day
 buckets and the plant-wide defaults `bench.planning` uses (no safety time, no planning time
 fence, no rescheduling horizon):
-- past-due requirements count on the planning date; buckets walked in date order;
+- stock already below safety stock is netted first (its proposal released `lead_time_days`
+  before the planning date: the bench's positions carry no stock date); then past-due
+  requirements, each date by itself, and the buckets from the planning date on, in date
+  order;
 - open receipts (production orders' remaining quantity on their due date, PO lines at their
   confirmed schedule dates or their need date) are used, whole, in (date, reference, slot)
   order only when the balance would fall below safety stock (the rescheduling check);
@@ -92,8 +95,7 @@ def reference_plan(
 
     def ask(item: str, day: int, qty: float) -> None:
         g = gross.setdefault(item, {})
-        d = day if day > t0 else t0
-        g[d] = g.get(d, 0.0) + qty
+        g[day] = g.get(day, 0.0) + qty
 
     for d in demands:
         if d.status == "OPEN" and d.qty > EPS:
@@ -139,8 +141,9 @@ def reference_plan(
             total = 0.0
             explode = bom.get(item) if p.make_or_buy == "MAKE" else None
             lead = p.lead_time_days
-            for day in sorted(g.keys() | {t0}):
-                balance -= g.get(day, 0.0)
+            # The opening step (stock already short, qty 0), then every date in order.
+            for day, need in [(t0, 0.0), *sorted(g.items())]:
+                balance -= need
                 if balance >= ss - EPS:
                     continue
                 while ss - balance > EPS and nxt < len(queue):
