@@ -18,7 +18,6 @@ from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.schemas.events import TOPIC_TYPES
 from mfgsync.schemas.vocabulary import Severity
 
-
 REMOVED_VARIABLES: dict[str, str] = {
     "MFGSYNC_RESCHEDULE_OUT_DAYS": (
         "set MFGSYNC_RESCHEDULE_OUT_TOLERANCE_DAYS (days a receipt may arrive early before"

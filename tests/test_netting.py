@@ -1,9 +1,9 @@
 """Netting of one item: MRP records, lot sizing, shortage, rescheduling, excess (SPEC 5,
 operators/netting.py).
 
-The MRP records below are constructed examples, worked by hand as in a textbook: week buckets starting on Monday
-2024-01-01 (W1 = Jan 1, W2 = Jan 8, W3 = Jan 15, W4 = Jan 22, W5 = Jan 29, W6 = Feb 5,
-W7 = Feb 12, W8 = Feb 19), lead times in days.
+The MRP records below are constructed examples, worked by hand as in a textbook: week
+buckets starting on Monday 2024-01-01 (W1 = Jan 1, W2 = Jan 8, W3 = Jan 15, W4 = Jan 22,
+W5 = Jan 29, W6 = Feb 5, W7 = Feb 12, W8 = Feb 19), lead times in days.
 """
 
 from __future__ import annotations
