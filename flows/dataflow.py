@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeGuard, cast
@@ -248,11 +248,90 @@ class PlannerSnapshot:
     """Per changelog (`CHANGELOGS`), per scope: its `{id: record}`."""
 
     def restore(self) -> PlantPlanner:
+        """The planner; its plans and emitted records are unpickled when first used.
+
+        Most of a plant's items are not netted again soon after a start, and unpickling all
+        of them was most of the time a start spends loading its state.
+        """
         planner: PlantPlanner = pickle.loads(self.planner)
-        planner.plans = {item: pickle.loads(plan) for item, plan in self.plans.items()}
+        planner.plans = LazyPickles(self.plans)
         for name, scopes in zip(CHANGELOGS, self.emitted, strict=True):
-            getattr(planner, name).emitted = {scope: pickle.loads(by_id) for scope, by_id in scopes.items()}
+            getattr(planner, name).emitted = LazyPickles(scopes)
         return planner
+
+
+class _Pickled(bytes):
+    """A value of a `LazyPickles` not unpickled yet."""
+
+
+class LazyPickles(dict[str, Any]):
+    """A dict restored from pickled values that unpickles each value when it is first read.
+
+    Reading a value (`d[k]`, `get`, `pop`, `setdefault`, `values`, `items`, comparing)
+    gives it unpickled; keys, membership and length need no unpickling. `packed` gives a
+    value's bytes without unpickling it (snapshots of what was not touched). Pickled, it is
+    a plain dict.
+    """
+
+    def __init__(self, pickled: dict[str, bytes]) -> None:
+        super().__init__({key: _Pickled(data) for key, data in pickled.items()})
+
+    def _value(self, key: str, value: Any) -> Any:
+        if type(value) is _Pickled:
+            value = pickle.loads(value)
+            super().__setitem__(key, value)
+        return value
+
+    def packed(self, key: str) -> bytes | None:
+        """The pickled bytes of a value not read since the restore (None: it was read)."""
+        value = super().get(key)
+        return bytes(value) if type(value) is _Pickled else None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value(key, super().__getitem__(key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._value(key, super().__getitem__(key)) if key in self else default
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key not in self:
+            return super().pop(key, *default)
+        value = self[key]
+        super().pop(key)
+        return value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            return self[key]
+        super().__setitem__(key, default)
+        return default
+
+    def popitem(self) -> tuple[str, Any]:
+        key = next(reversed(self))
+        return key, self.pop(key)
+
+    def values(self) -> Any:
+        return [self[key] for key in self]
+
+    def items(self) -> Any:
+        return [(key, self[key]) for key in self]
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self.items()) == (dict(other.items()) if isinstance(other, LazyPickles) else other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self.items()),))
+
+    def __repr__(self) -> str:
+        return f"LazyPickles({dict(self.items())!r})"
 
 
 class SnapshotPacker:
@@ -268,12 +347,12 @@ class SnapshotPacker:
         self.scopes: tuple[dict[str, tuple[object, bytes]], ...] = tuple({} for _ in CHANGELOGS)
 
     def pack(self, planner: PlantPlanner) -> PlannerSnapshot:
-        plans, self.plans = _packed({item: (plan, plan) for item, plan in planner.plans.items()}, self.plans)
+        plans, self.plans = _packed(_entries(planner.plans, lambda plan: plan), self.plans)
         emitted = []
         scopes = []
         for name, cache in zip(CHANGELOGS, self.scopes, strict=True):
             log = getattr(planner, name)
-            packed, kept = _packed({s: (tuple(r.values()), r) for s, r in log.emitted.items()}, cache)
+            packed, kept = _packed(_entries(log.emitted, lambda by_id: tuple(by_id.values())), cache)
             emitted.append(packed)
             scopes.append(kept)
         self.scopes = tuple(scopes)
@@ -287,15 +366,31 @@ class SnapshotPacker:
         )
 
 
+def _entries(
+    values: dict[str, Any], identity: Callable[[Any], object]
+) -> Iterator[tuple[str, object, object]]:
+    """`(key, identity, value)`; for a value of a `LazyPickles` never read, its bytes as both."""
+    lazy = values if isinstance(values, LazyPickles) else None
+    for key in values:
+        data = lazy.packed(key) if lazy is not None else None
+        if data is not None:
+            yield key, data, data
+        else:
+            value = values[key]
+            yield key, identity(value), value
+
+
 def _packed(
-    values: dict[str, tuple[object, object]], cache: dict[str, tuple[object, bytes]]
+    values: Iterable[tuple[str, object, object]], cache: dict[str, tuple[object, bytes]]
 ) -> tuple[dict[str, bytes], dict[str, tuple[object, bytes]]]:
     """Pickled bytes per key, from `cache` when its identity key is the same; and the new cache."""
     out: dict[str, bytes] = {}
     kept: dict[str, tuple[object, bytes]] = {}
-    for key, (identity, value) in values.items():
+    for key, identity, value in values:
         hit = cache.get(key)
-        if hit is not None and _same_objects(hit[0], identity):
+        if isinstance(value, bytes) and value is identity:
+            data = value  # still as restored: its bytes are the snapshot's
+        elif hit is not None and _same_objects(hit[0], identity):
             data = hit[1]
         else:
             data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)

@@ -18,7 +18,7 @@ import pytest
 
 from bench.storm import Storm, _Broker, run_storm
 from mfgsync.connectors.recovery_store import create_store, discard_abandoned_snapshots, store_ready
-from mfgsync.flows.dataflow import SnapshotPacker
+from mfgsync.flows.dataflow import LazyPickles, SnapshotPacker
 from mfgsync.flows.scenario import scenario_events
 from mfgsync.operators.planner import PlanningFact, PlantPlanner
 from mfgsync.schemas.events import EVENT_TYPES, InventoryMovement, InventorySnapshot
@@ -198,3 +198,26 @@ def test_a_snapshot_re_pickles_only_the_plans_and_scopes_that_changed():
     changed_plans = {i for i in after.plans if after.plans[i] is not before.plans.get(i)}
     assert changed_plans == {item}
     assert all(after.emitted[n][s] is before.emitted[n][s] for n in range(4) for s in after.emitted[n])
+
+
+def test_a_restored_planner_unpickles_only_what_it_reads_and_snapshots_the_rest_as_it_was():
+    facts = _planning_facts()
+    planner = PlantPlanner(plant="DE01")
+    for fact in facts:
+        planner.apply(fact)
+    planner.plan(TODAY)
+    snapshot = SnapshotPacker().pack(planner)
+    restored = pickle.loads(pickle.dumps(snapshot)).restore()
+    assert isinstance(restored.plans, LazyPickles)
+    item = next(iter(restored.plans))
+    assert restored.plans.packed(item) is not None  # not unpickled yet
+    assert restored.plans.get(item) == planner.plans[item]
+    assert restored.plans.packed(item) is None  # unpickled once read
+
+    again = SnapshotPacker().pack(restored)  # nothing else read: their bytes are the snapshot's
+    assert {k: v for k, v in again.plans.items() if k != item} == {
+        k: v for k, v in snapshot.plans.items() if k != item
+    }
+    assert again.restore().plans == planner.plans
+    assert again.restore().triggers.emitted == planner.triggers.emitted
+    assert pickle.loads(pickle.dumps(restored)).plans == planner.plans  # pickled whole: plain dicts
