@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -233,8 +233,6 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
         )
 
 
-SINK_PARTITIONS = 4
-"""Output partitions of the record sink (each with its producer), spread over the workers."""
 RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 PERMANENT_ERRORS = frozenset(
     {
@@ -304,11 +302,11 @@ class _Message:
     from_rejection: bool = False
 
 
-class _ProducerPartition(StatefulSinkPartition[tuple[str, Any], None]):
+class _ProducerPartition(StatelessSinkPartition[tuple[str, Any]]):
     """Produces a batch and returns once every record of it is delivered or dead-lettered.
 
-    bytewax counts an epoch done (and a resume may start after it) only once this partition
-    has written the epoch, so nothing the state believes published is lost in a crash.
+    bytewax counts an epoch done (and a resume may start after it) only once every output
+    step has written the epoch, so nothing the state believes published is lost in a crash.
     Transient errors (broker down, leader moving, timeouts) are retried until they pass;
     a permanent refusal (too large, not authorised, unknown topic) or an encoding failure
     is counted, logged and dead-lettered, and processing continues.
@@ -413,21 +411,22 @@ class _ProducerPartition(StatefulSinkPartition[tuple[str, Any], None]):
         dead = self._message(*letter, from_rejection=True)
         return [dead] if dead is not None else []
 
-    def snapshot(self) -> None:
-        return None
-
     def close(self) -> None:
         self._producer.flush()
 
 
-class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
+class KafkaRecordSink(DynamicSink[tuple[str, Any]]):
     """Writes `(topic, record)` items keyed by the record's stable id, value by `encode`.
 
-    Items arrive as `(record_key, (topic, record))`, so one id always goes through one
-    partition in order. The sink is part of bytewax's recovery progress: an epoch counts as
-    done only once its records are delivered. `on_rejected` is told about every record that
-    was refused for good; `dead_letter` turns one into a `(topic, record)` to publish instead
-    (None: nothing). `ledger` is told the offset of every delivered record.
+    Every worker writes what it made with its own producer, so output records are never
+    exchanged between workers (or processes). One id is always made by the worker that holds
+    its key's state, so it goes through one producer, in order. The sink is part of bytewax's
+    recovery progress (every output step is): a batch returns only once its records are
+    delivered, so an epoch counts as done only once its records are on the broker.
+    `on_rejected` is told about every record that was refused for good; `dead_letter` turns
+    one into a `(topic, record)` to publish instead (None: nothing). `ledger` is told the
+    offset of every delivered record (of this process: a plant's records are all delivered by
+    the process of its worker).
     """
 
     def __init__(
@@ -438,7 +437,6 @@ class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
         *,
         on_rejected: RejectedCallback | None = None,
         dead_letter: DeadLetterFactory | None = None,
-        partitions: int = SINK_PARTITIONS,
         ledger: DeliveryLedger | None = None,
     ) -> None:
         self._config = {"enable.idempotence": "true", "linger.ms": "5", **LARGE_MESSAGES, **config}
@@ -446,13 +444,9 @@ class KafkaRecordSink(FixedPartitionedSink[tuple[str, Any], None]):
         self._topic_names = topic_names or {}
         self._on_rejected = on_rejected
         self._dead_letter = dead_letter
-        self._partitions = partitions
         self._ledger = ledger
 
-    def list_parts(self) -> list[str]:
-        return [f"out-{n}" for n in range(self._partitions)]
-
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ProducerPartition:
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ProducerPartition:
         return _ProducerPartition(
             self._config, self._encode, self._topic_names, self._on_rejected, self._dead_letter, self._ledger
         )

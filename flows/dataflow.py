@@ -1,16 +1,17 @@
 """The mfgsync dataflow, wired from the operators.
 
-Decode -> guard (per sequencing key) -> inventory (per item@plant) -> planning (per plant)
+Decode -> per plant: guard (per sequencing key) -> inventory (per item@plant) -> planning
 -> changelog outputs, with every input counted in exactly one outcome.
 
-Only wiring lives here. Each stateful step is a thin bytewax `StatefulLogic` that delegates
-to its step in `operators/steps.py` (where the route between steps is stated too), reads
-the clock for it, and snapshots its plain state for recovery.
+Only wiring lives here. The steps of a plant run together in one stateful step keyed by
+plant, a thin bytewax `StatefulBatchLogic` that delegates to `PlantStep` in
+`operators/steps.py` (where the route between steps is stated too), reads the clock for it,
+and snapshots its plain state for recovery. So a record is exchanged between workers at
+most once, from the worker that read it to the worker of its plant.
 """
 
 from __future__ import annotations
 
-import copy
 import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,35 +21,32 @@ from typing import Any, Literal, Protocol, TypeGuard, cast
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
-from bytewax.operators import StatefulBatchLogic, StatefulLogic
+from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
 from mfgsync.connectors.jsonl import RawRecord, decode_event
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
 from mfgsync.operators.guard import IngestGuard, Verdict
-from mfgsync.operators.inventory import DEFAULT_TOLERANCE, InventoryPosition
+from mfgsync.operators.inventory import DEFAULT_TOLERANCE
 from mfgsync.operators.pace import PlanningPace
 from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.operators.planner import PlannerConfig, PlanningFact, PlantPlanner
 from mfgsync.operators.schema_invalid import SchemaInvalidState, count_dead_letter, schema_invalid_key
 from mfgsync.operators.sequencer import DEFAULT_MAX_BUFFER, DEFAULT_WAIT_S, Sequencer
 from mfgsync.operators.steps import (
-    GuardOut,
+    GUARD,
+    INVENTORY,
+    PLANNER,
     GuardStep,
-    InventoryOut,
     InventoryStep,
     Offsets,
     PlanningStep,
+    PlantOut,
+    PlantStep,
     Published,
-    StockEvent,
     advanced,
-    applied,
-    inventory_key,
-    is_admitted,
-    is_planning_fact,
-    is_stock_event,
     outcome_of,
-    planning_key,
+    plant_key,
 )
 from mfgsync.schemas.events import Event
 from mfgsync.schemas.outputs import DeadLetter, OutcomeCount, OutputRecord, SyncException
@@ -108,123 +106,141 @@ class FlowConfig:
         return self.today if self.today is not None else self.clock().date()
 
 
-# ------------------------------------------------------------- step adapters
+# -------------------------------------------------------------- step adapter
+
+PlantSnapshot = dict[str, "bytes | PlannerSnapshot"]
+"""A plant's recovery snapshot: every guard and stock position pickled on its own (under its
+`PlantStep.dirty` name), and the planner as a `PlannerSnapshot` (pickled in parts)."""
 
 
-class GuardLogic(StatefulLogic[Event, GuardOut, IngestGuard]):
-    """Bytewax adapter of `GuardStep`: one sequencing key."""
+class PlantLogic(StatefulBatchLogic[Event, PlantOut, PlantSnapshot]):
+    """Bytewax adapter of `PlantStep`: one plant's guards, stock positions and planner.
 
-    def __init__(self, step: GuardStep, config: FlowConfig) -> None:
+    It reads the clock the step is told. Its snapshot keeps each guard and stock position
+    pickled on its own and re-pickles only those the epoch changed (the planner's packer does
+    the same for plans and emitted records), so the cost of pickling an epoch's snapshot
+    follows what changed, not the size of the plant.
+    """
+
+    def __init__(self, step: PlantStep, config: FlowConfig, encoded: PlantSnapshot | None = None) -> None:
         self.step = step
         self.config = config
-
-    def on_item(self, value: Event) -> tuple[Iterable[GuardOut], bool]:
-        return self.step.offer(value, self.config.clock().timestamp()), StatefulLogic.RETAIN
-
-    def on_notify(self) -> tuple[Iterable[GuardOut], bool]:
-        return self.step.expire(self.config.clock().timestamp()), StatefulLogic.RETAIN
-
-    def on_eof(self) -> tuple[Iterable[GuardOut], bool]:
-        return self.step.flush(), StatefulLogic.RETAIN
-
-    def notify_at(self) -> datetime | None:
-        return self.step.next_deadline()
-
-    def snapshot(self) -> IngestGuard | None:  # type: ignore[override]
-        return copy.deepcopy(self.step.guard) if self.config.snapshots else None
-
-
-def guard_builder(config: FlowConfig) -> Callable[[IngestGuard | None], GuardLogic]:
-    """Builds the guard adapter of a sequencing key, fresh or from its snapshot."""
-    dedup = DedupWindow(horizon=config.dedup_horizon, max_ids=config.dedup_max_ids)
-    sequencer = Sequencer(key="", wait_s=config.wait_s, max_buffer=config.max_buffer)
-
-    def build(resume: IngestGuard | None) -> GuardLogic:
-        step = GuardStep(resume) if resume is not None else GuardStep.new(dedup, sequencer)
-        return GuardLogic(step, config)
-
-    return build
-
-
-InventoryState = tuple[InventoryPosition, list[StockEvent]]
-
-
-class InventoryLogic(StatefulLogic[StockEvent, InventoryOut, InventoryState]):
-    """Bytewax adapter of `InventoryStep`: one item@plant."""
-
-    def __init__(self, step: InventoryStep, config: FlowConfig) -> None:
-        self.step = step
-        self.config = config
-
-    def on_item(self, value: StockEvent) -> tuple[Iterable[InventoryOut], bool]:
-        return self.step.take(value), StatefulLogic.RETAIN
-
-    def on_eof(self) -> tuple[Iterable[InventoryOut], bool]:
-        return self.step.finish(), StatefulLogic.RETAIN
-
-    def snapshot(self) -> InventoryState | None:  # type: ignore[override]
-        if not self.config.snapshots:
-            return None
-        return copy.deepcopy((self.step.position, self.step.held))
-
-
-def inventory_builder(config: FlowConfig) -> Callable[[InventoryState | None], InventoryLogic]:
-    """Builds the inventory adapter of an item@plant, fresh or from its snapshot."""
-
-    def build(resume: InventoryState | None) -> InventoryLogic:
-        step = InventoryStep(tolerance=config.reconcile_tolerance, hold_until_end=config.plan_on == "eof")
-        if resume is not None:
-            step.position, step.held = resume
-        return InventoryLogic(step, config)
-
-    return build
-
-
-class PlanningLogic(StatefulBatchLogic[PlanningFact, OutputRecord, "PlannerSnapshot | bytes"]):
-    """Bytewax adapter of `PlanningStep`: one plant. It reads the clock the step is told."""
-
-    def __init__(self, step: PlanningStep, config: FlowConfig) -> None:
-        self.step = step
-        self.config = config
+        self.encoded: PlantSnapshot = dict(encoded or {})
         self.packer = SnapshotPacker()
+        self.plan_wake: datetime | None = None
 
-    def on_batch(self, values: list[PlanningFact]) -> tuple[Iterable[OutputRecord], bool]:
-        if self.step.take(values) and self.step.due(self.config.clock()):
-            return self._plan(), StatefulBatchLogic.RETAIN
-        return [], StatefulBatchLogic.RETAIN  # held for the end, or on_notify plans after the pause
+    def on_batch(self, values: list[Event]) -> tuple[Iterable[PlantOut], bool]:
+        now = self.config.clock()
+        out: list[PlantOut] = self.step.offer(values, now.timestamp())
+        if self.step.planning.pending and self.step.planning.due(now):
+            out.extend(self._plan())
+        return out, StatefulBatchLogic.RETAIN  # else held for the end, or planned after the pause
 
-    def on_notify(self) -> tuple[Iterable[OutputRecord], bool]:
-        # Either the pause after a long pass is over, or a new day moves every bucket.
-        return self._plan(), StatefulBatchLogic.RETAIN
+    def on_notify(self) -> tuple[Iterable[PlantOut], bool]:
+        # A guard's wait limit passed, the pause after a long pass is over, or a new day moves
+        # every bucket.
+        now = self.config.clock()
+        out: list[PlantOut] = self.step.expire(now.timestamp())
+        due_pass = self.plan_wake is not None and now >= self.plan_wake
+        if due_pass or (self.step.planning.pending and self.step.planning.due(now)):
+            out.extend(self._plan())
+        return out, StatefulBatchLogic.RETAIN
 
-    def on_eof(self) -> tuple[Iterable[OutputRecord], bool]:
-        return self._plan(), StatefulBatchLogic.RETAIN
+    def on_eof(self) -> tuple[Iterable[PlantOut], bool]:
+        out: list[PlantOut] = self.step.flush()
+        out.extend(self._plan())
+        return out, StatefulBatchLogic.RETAIN
 
     def _plan(self) -> list[OutputRecord]:
         started = self.config.clock()
+        planning = self.step.planning
         published = self.config.published
-        if self.step.adopt_published and published is not None and self.step.planner.plant:
-            self.step.adopt(published)
+        if planning.adopt_published and published is not None and planning.planner.plant:
+            planning.adopt(published)
             if self.config.on_adopted is not None:
-                self.config.on_adopted(self.step.planner.shortages.current())
-        facts, records = self.step.plan(self.config.planning_date(), published)
-        self.step.pace.passed(started, self.config.clock())
+                self.config.on_adopted(planning.planner.shortages.current())
+        facts, records = planning.plan(self.config.planning_date(), published)
+        planning.pace.passed(started, self.config.clock())
+        self.step.dirty.add(PLANNER)
         if self.config.observer is not None:
-            self.config.observer.planned(self.step.planner, facts, records)
+            self.config.observer.planned(planning.planner, facts, records)
         return records
 
     def notify_at(self) -> datetime | None:
-        return self.step.wake_at(self.config.clock(), date_fixed=self.config.today is not None)
+        self.plan_wake = self.step.planning.wake_at(
+            self.config.clock(), date_fixed=self.config.today is not None
+        )
+        deadlines = [d for d in (self.plan_wake, self.step.next_deadline()) if d is not None]
+        return min(deadlines) if deadlines else None
 
-    def snapshot(self) -> PlannerSnapshot | bytes:
+    def snapshot(self) -> PlantSnapshot:
+        dirty = self.step.take_dirty()
         if not self.config.snapshots:
-            return b""
-        planner = self.step.planner
-        if self.config.delivered is not None and not self.step.adopt_published:
+            return {}
+        for sub in dirty - {PLANNER}:
+            self.encoded[sub] = pickle.dumps(self._sub_state(sub), protocol=pickle.HIGHEST_PROTOCOL)
+        planning = self.step.planning
+        if self.config.delivered is not None and not planning.adopt_published:
             # Adopted in this execution: every record of the plant the sink has delivered so
             # far was emitted in an epoch this snapshot covers.
+            planner = planning.planner
             planner.published_through = advanced(planner.published_through, self.config.delivered())
-        return self.packer.pack(planner)
+        # Packed every time (what was delivered moves on); the packer re-pickles only the
+        # plans and scopes that changed.
+        self.encoded[PLANNER] = self.packer.pack(planning.planner)
+        return dict(self.encoded)  # the values are immutable: a new dict is an immutable copy
+
+    def _sub_state(self, sub: str) -> object:
+        if sub.startswith(GUARD):
+            return self.step.guards[sub.removeprefix(GUARD)].guard
+        inventory = self.step.inventories[sub.removeprefix(INVENTORY)]
+        return (inventory.position, inventory.held)
+
+
+def plant_builder(config: FlowConfig) -> Callable[[PlantSnapshot | None], PlantLogic]:
+    """Builds the adapter of a plant, fresh or from its snapshot."""
+    planner_config = PlannerConfig(bucket=config.bucket, defaults=config.plant_defaults)
+    dedup = DedupWindow(horizon=config.dedup_horizon, max_ids=config.dedup_max_ids)
+    sequencer = Sequencer(key="", wait_s=config.wait_s, max_buffer=config.max_buffer)
+    hold = config.plan_on == "eof"
+
+    def build(resume: PlantSnapshot | None) -> PlantLogic:
+        resume = resume or {}
+        packed = resume.get(PLANNER)
+        if isinstance(packed, PlannerSnapshot):
+            planner = packed.restore()
+        elif packed:  # the planner pickled whole
+            planner = pickle.loads(packed)
+        else:
+            planner = PlantPlanner(plant="", config=planner_config)
+        step = PlantStep(
+            PlanningStep(
+                planner,
+                PlanningPace(share=config.plan_share),
+                at_end_only=hold,
+                adopt_published=config.published is not None,
+            ),
+            dedup=dedup,
+            sequencer=sequencer,
+            tolerance=config.reconcile_tolerance,
+            hold_until_end=hold,
+        )
+        for sub, encoded in resume.items():
+            if not isinstance(encoded, bytes) or sub == PLANNER:
+                continue
+            if sub.startswith(GUARD):
+                key = sub.removeprefix(GUARD)
+                guard: IngestGuard = pickle.loads(encoded)
+                step.guards[key] = GuardStep(guard)
+                if guard.next_deadline() is not None:
+                    step.waiting.add(key)
+            elif sub.startswith(INVENTORY):
+                inventory = InventoryStep(tolerance=config.reconcile_tolerance, hold_until_end=hold)
+                inventory.position, inventory.held = pickle.loads(encoded)
+                step.inventories[sub.removeprefix(INVENTORY)] = inventory
+        return PlantLogic(step, config, resume)
+
+    return build
 
 
 CHANGELOGS = ("triggers", "shortages", "availability", "exceptions")
@@ -405,28 +421,6 @@ def _same_objects(a: object, b: object) -> bool:
     return a is b
 
 
-def planning_builder(config: FlowConfig) -> Callable[[PlannerSnapshot | bytes | None], PlanningLogic]:
-    """Builds the planning adapter of a plant, fresh or from its snapshot."""
-    planner_config = PlannerConfig(bucket=config.bucket, defaults=config.plant_defaults)
-
-    def build(resume: PlannerSnapshot | bytes | None) -> PlanningLogic:
-        if isinstance(resume, PlannerSnapshot):
-            planner = resume.restore()
-        elif resume:  # a snapshot of an earlier version: the planner pickled whole
-            planner = pickle.loads(resume)
-        else:
-            planner = PlantPlanner(plant="", config=planner_config)
-        step = PlanningStep(
-            planner,
-            PlanningPace(share=config.plan_share),
-            at_end_only=config.plan_on == "eof",
-            adopt_published=config.published is not None,
-        )
-        return PlanningLogic(step, config)
-
-    return build
-
-
 # ---------------------------------------------------------------------- wiring
 
 
@@ -444,42 +438,20 @@ def build_core(flow: Dataflow, items: Stream[Event | DeadLetter], config: FlowCo
     events = split.trues
     dead = cast(Stream[DeadLetter], split.falses)  # what is not an event is a dead letter
 
-    keyed = op.key_on("guard_key", events, lambda e: e.guard_key())
-    guarded = op.stateful("guard", keyed, guard_builder(config))
-    guard_out = op.branch("guard_verdict", op.key_rm("guard_unkey", guarded), _is_verdict)
-    verdicts = guard_out.trues
-    guard_exceptions = cast(Stream[SyncException], guard_out.falses)
-
-    admitted = op.branch("admitted", verdicts, is_admitted)
-    admitted_events = op.map("admitted_event", admitted.trues, lambda v: v.event)
-    stock_split = op.branch("stock", admitted_events, is_stock_event)
-
-    inv_keyed = op.key_on("item_at_plant", stock_split.trues, inventory_key)
-    inventory = op.key_rm("inventory_unkey", op.stateful("inventory", inv_keyed, inventory_builder(config)))
-    inv_facts = op.branch("inventory_fact", inventory, is_planning_fact)
-    inv_rest = op.branch("inventory_verdict", inv_facts.falses, _is_verdict)
-    inv_exceptions = cast(Stream[SyncException], inv_rest.falses)
-
-    planning_events = stock_split.falses
-    planning_verdicts = op.map("planning_applied", planning_events, applied)
-    facts: Stream[PlanningFact] = op.merge("facts", planning_events, inv_facts.trues)
-    by_plant = op.key_on("plant", facts, planning_key)
-    planned = op.key_rm(
-        "planning_unkey",
-        op.stateful_batch("planning", by_plant, planning_builder(config)),
-    )
+    # One exchange per record at most: to the worker of its plant (see operators/steps.py).
+    keyed = op.key_on("plant_key", events, plant_key)
+    plant_out = op.key_rm("plant_unkey", op.stateful_batch("plant", keyed, plant_builder(config)))
+    outcomes = op.branch("plant_verdict", plant_out, _is_verdict)
+    verdicts = outcomes.trues
+    plant_records = cast(Stream[OutputRecord], outcomes.falses)
 
     dead_kind = op.key_on("dead_letter_kind", dead, schema_invalid_key)
     schema_invalid = op.key_rm(
         "schema_invalid_unkey", op.stateful_map("schema_invalid", dead_kind, _schema_invalid)
     )
-    records: Stream[OutputRecord] = op.merge(
-        "records", planned, guard_exceptions, inv_exceptions, dead, schema_invalid
-    )
+    records: Stream[OutputRecord] = op.merge("records", plant_records, dead, schema_invalid)
     topics = op.map("by_topic", records, lambda r: (r.TOPIC, r))
-    all_verdicts: Stream[Verdict | DeadLetter] = op.merge(
-        "verdicts", admitted.falses, inv_rest.trues, planning_verdicts, dead
-    )
+    all_verdicts: Stream[Verdict | DeadLetter] = op.merge("verdicts", verdicts, dead)
     return FlowStreams(records=topics, verdicts=all_verdicts)
 
 

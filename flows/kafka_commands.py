@@ -142,6 +142,19 @@ def _produce(settings: Settings, path: Path, *, quiet: bool = False) -> int:
     return 1 if invalid else 0
 
 
+def _wait_for_store(store: Path, timeout_s: float) -> None:
+    """Wait until process 0 of the cluster has created the recovery store at `store`."""
+    deadline = time.monotonic() + timeout_s
+    while not store_ready(store):
+        if time.monotonic() > deadline:
+            msg = (
+                f"recovery store {store} was not created by process 0 within {timeout_s:.0f} s "
+                "(start process 0 with the same --recovery-dir, or create the store first)"
+            )
+            raise CommandError(msg)
+        time.sleep(0.2)
+
+
 def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], None]:
     """Prepare the recovery store and environment; return what runs the service's dataflow.
 
@@ -155,9 +168,17 @@ def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], N
     if recovery:
         store = Path(recovery)
         if not store_ready(store):
-            create_store(store, settings.recovery_partitions)
-        if not args.addresses:
-            # One process holds every partition: drop what a killed execution left behind.
+            if args.addresses and (args.process_id or 0) != 0:
+                # In a cluster process 0 creates the store (processes on one machine share
+                # its directory); creating it here too would race with process 0 opening it.
+                _wait_for_store(store, settings.connect_timeout_s * 4)
+            else:
+                create_store(store, settings.recovery_partitions)
+        if not args.addresses or (args.process_id or 0) == 0:
+            # Drop what a killed execution left behind; this needs every partition, so in a
+            # cluster process 0 does it over the shared directory. The others cannot have
+            # opened the store yet: bytewax opens it only once every process has connected,
+            # and process 0 connects after this.
             discard_abandoned_snapshots(store)
         from bytewax.recovery import RecoveryConfig
 

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -244,8 +245,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
         dead_letter=functools.partial(rejected_output_letter, max_raw=settings.dlq_max_raw_bytes),
         ledger=ledger,
     )
-    keyed = op.map("by_record_key", records, lambda tr: (tr[1].record_key(), tr))
-    op.output("kafka_out", keyed, sink)
+    op.output("kafka_out", records, sink)  # written by the worker that made them: no exchange
     tune_gc()
     return flow
 
@@ -274,22 +274,26 @@ MAX_ID_KEY = 200
 """Characters of a rejected record's id kept in its dead letter's id (then its SHA-256)."""
 
 
-class CountLogic(StatefulBatchLogic[str, OutputRecord, int]):
+class CountLogic(StatefulBatchLogic[tuple[str, int], OutputRecord, int]):
     """A running count of one `topic|outcome` key, published after every batch."""
 
     def __init__(self, count: int) -> None:
         self.count = count
-        self.key = ""
 
-    def on_batch(self, values: list[str]) -> tuple[Iterable[OutputRecord], bool]:
-        key = values[0]
-        self.count += len(values)
+    def on_batch(self, values: list[tuple[str, int]]) -> tuple[Iterable[OutputRecord], bool]:
+        key = values[0][0]
+        self.count += sum(n for _, n in values)
         topic, _, outcome = key.rpartition("|")
         record = OutcomeCount(count_id=key, topic=topic, outcome=outcome, count=self.count)
         return [record], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> int:
         return self.count
+
+
+def tally(keys: list[str]) -> list[tuple[str, int]]:
+    """A batch of count keys as (key, how many): counted where they were read, then exchanged."""
+    return list(Counter(keys).items())
 
 
 def outcome_counts(
@@ -299,10 +303,13 @@ def outcome_counts(
 
     Counted in recovered state (a restart resumes the counts with the offsets), so the
     published totals hold for the run as a whole, unlike the per-process Prometheus counters.
+    Each worker tallies its batches first, so what crosses to the worker of a count is one
+    item per key and batch, not one per record.
     """
     read = op.map("count_read", decoded, lambda item: f"{topic_of(item)}|read")
     outcomes = op.map("count_outcome", verdicts, outcome_key)
-    keyed = op.key_on("count_key", op.merge("count_all", read, outcomes), lambda key: key)
+    tallied = op.flat_map_batch("count_tally", op.merge("count_all", read, outcomes), tally)
+    keyed = op.key_on("count_key", tallied, lambda kn: kn[0])
     counted = op.stateful_batch("outcome_counts", keyed, lambda resume: CountLogic(resume or 0))
     return op.map("count_record", counted, lambda kv: (OutcomeCount.TOPIC, kv[1]))
 
@@ -322,16 +329,16 @@ def lag_reports(
         return None
 
     samples = op.filter_map("lag_sample", verdicts, lag_of)
-    keyed = op.map(
-        "lag_value", op.key_on("lag_source", samples, lambda s: s[0]), lambda kv: (kv[0], kv[1][1])
-    )
+    # Each worker folds its batch per source first; the window of a source merges the parts.
+    parts = op.flat_map_batch("lag_part", samples, lag_parts)
+    keyed = op.key_on("lag_source", parts, lambda part: part[0])
     windows = fold_window(
         "lag_window",
-        keyed,
+        op.map("lag_value", keyed, lambda kv: (kv[0], kv[1][1])),
         SystemClock(),
         TumblingWindower(length=length, align_to=ALIGN),
         LagWindow,
-        LagWindow.add,
+        LagWindow.merge,
         LagWindow.merge,
     )
 
@@ -350,6 +357,14 @@ def lag_reports(
         )
 
     return op.map("lag_report", windows.down, report)
+
+
+def lag_parts(samples: list[tuple[str, float]]) -> list[tuple[str, LagWindow]]:
+    """A batch of (source, lag) samples folded into one partial window per source."""
+    parts: dict[str, LagWindow] = {}
+    for source, lag in samples:
+        parts.setdefault(source, LagWindow()).add(lag)
+    return list(parts.items())
 
 
 class _Forward:

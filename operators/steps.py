@@ -2,9 +2,14 @@
 
     decode -> guard (per sequencing key) -> inventory (per item@plant) -> planning (per plant)
 
-`flows/dataflow.py` wires each step into bytewax as a thin `StatefulLogic`; the property
-tests drive the same steps in one process. A step's state is plain data and is also what
-its bytewax adapter snapshots. The rules of the route between steps:
+All three keys name one plant, so `PlantStep` composes them: the guards, stock positions and
+planner of one plant, and the route between them, in one object. `flows/dataflow.py` wires
+it into bytewax as one stateful step keyed by plant (`plant_key`), so a record crosses at
+most one exchange between workers (from the worker that read it to the worker of its
+plant), and none when the inputs are partition-aligned (see README, "Scaling"). The
+property tests drive the same `PlantStep` in one process. A step's state is plain data and
+is also what its bytewax adapter snapshots, split by sub-key (`PlantStep.dirty`) so an
+epoch's snapshot re-encodes only what changed. The rules of the route between steps:
 
 - The guard decides DEDUPLICATED and SUPERSEDED (a stale state version) itself; those are
   final outcomes. What it admits goes on.
@@ -21,7 +26,7 @@ its bytewax adapter snapshots. The rules of the route between steps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeGuard
@@ -94,6 +99,16 @@ def inventory_key(event: StockEvent) -> str:
 def planning_key(fact: PlanningFact) -> str:
     """The planning step's key: the plant."""
     return fact.plant
+
+
+def plant_key(event: Event) -> str:
+    """The key of the composed step (`PlantStep`): the plant every step of the event is in.
+
+    The guard key (`Event.guard_key`), the inventory key (item@plant) and the planning key
+    all name the event's plant, so routing once by plant puts all of an event's work on one
+    worker.
+    """
+    return event.plant
 
 
 def is_planning_fact(item: InventoryOut) -> TypeGuard[PositionChanged | ComponentIssued]:
@@ -285,3 +300,122 @@ class PlanningStep:
             return None
         tomorrow = now.date() + timedelta(days=1)
         return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
+
+
+# ------------------------------------------------------------ the plant, composed
+
+PlantOut = Verdict | SyncException | OutputRecord
+"""What the composed step emits: final verdicts, exceptions, and planning's records."""
+
+GUARD = "g|"
+INVENTORY = "i|"
+PLANNER = "p|"
+"""Prefixes of `PlantStep.dirty` sub-keys: a guard key, an item@plant, the planner."""
+
+
+@dataclass
+class PlantStep:
+    """Guard, inventory and planning of one plant, with the route between them (above).
+
+    Guards are created per sequencing key from the templates, stock positions per item. Every
+    call returns final outcomes (each input exactly once), exceptions and, when a pass runs,
+    planning's records. `dirty` names the sub-states changed since the caller last took it
+    (`take_dirty`), so a snapshot encodes only those.
+    """
+
+    planning: PlanningStep
+    dedup: DedupWindow = field(default_factory=DedupWindow)
+    sequencer: Sequencer = field(default_factory=lambda: Sequencer(key=""))
+    tolerance: float = DEFAULT_TOLERANCE
+    hold_until_end: bool = False
+    guards: dict[str, GuardStep] = field(default_factory=dict)
+    inventories: dict[str, InventoryStep] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)
+    """Guard keys holding events until a deadline (`next_deadline`)."""
+
+    def offer(self, events: Iterable[Event], now_s: float) -> list[PlantOut]:
+        """Take events at processing time `now_s`; planning's facts wait for `plan`."""
+        out: list[PlantOut] = []
+        facts: list[PlanningFact] = []
+        for event in events:
+            key = event.guard_key()
+            guard = self.guards.get(key)
+            if guard is None:
+                guard = self.guards[key] = GuardStep(IngestGuard.for_key(key, self.dedup, self.sequencer))
+            self._route(key, guard.offer(event, now_s), out, facts)
+        self._facts(facts)
+        return out
+
+    def expire(self, now_s: float) -> list[PlantOut]:
+        """Release what waited past the wait limit in any guard."""
+        out: list[PlantOut] = []
+        facts: list[PlanningFact] = []
+        for key in sorted(self.waiting):
+            deadline = self.guards[key].guard.next_deadline()
+            if deadline is not None and deadline <= now_s:
+                self._route(key, self.guards[key].expire(now_s), out, facts)
+        self._facts(facts)
+        return out
+
+    def flush(self) -> list[PlantOut]:
+        """End of input: release every guard, then apply held stock events in WMS order."""
+        out: list[PlantOut] = []
+        facts: list[PlanningFact] = []
+        for key, guard in self.guards.items():
+            self._route(key, guard.flush(), out, facts)
+        for item, step in self.inventories.items():
+            self._inventory_out(item, step.finish(), out, facts)
+        self._facts(facts)
+        return out
+
+    def next_deadline(self) -> datetime | None:
+        """When `expire` has something to release (processing time)."""
+        deadlines = [d for key in self.waiting if (d := self.guards[key].next_deadline()) is not None]
+        return min(deadlines) if deadlines else None
+
+    def take_dirty(self) -> set[str]:
+        """The sub-states changed since the last call (and forget them)."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def _route(
+        self, key: str, released: list[GuardOut], out: list[PlantOut], facts: list[PlanningFact]
+    ) -> None:
+        self.dirty.add(GUARD + key)
+        if self.guards[key].guard.next_deadline() is None:
+            self.waiting.discard(key)
+        else:
+            self.waiting.add(key)
+        for item in released:
+            if isinstance(item, SyncException):
+                out.append(item)
+            elif not is_admitted(item):
+                out.append(item)
+            elif is_stock_event(item.event):
+                stock = item.event
+                ikey = inventory_key(stock)
+                step = self.inventories.get(ikey)
+                if step is None:
+                    step = self.inventories[ikey] = InventoryStep(
+                        tolerance=self.tolerance, hold_until_end=self.hold_until_end
+                    )
+                self._inventory_out(ikey, step.take(stock), out, facts)
+            else:
+                out.append(applied(item.event))
+                facts.append(item.event)
+
+    def _inventory_out(
+        self, ikey: str, items: list[InventoryOut], out: list[PlantOut], facts: list[PlanningFact]
+    ) -> None:
+        self.dirty.add(INVENTORY + ikey)
+        for item in items:
+            if isinstance(item, PositionChanged | ComponentIssued):  # `is_planning_fact`
+                facts.append(item)
+            else:
+                out.append(item)
+
+    def _facts(self, facts: list[PlanningFact]) -> None:
+        if facts:
+            self.planning.take(facts)
+            self.dirty.add(PLANNER)
