@@ -10,8 +10,10 @@ recovery store, on emptied output topics and a fresh consumer group. Finally
 Per run:
 - throughput: input records / (last process exit - timestamp of the first output record),
   as `bench/e2e.py` defines it;
-- CPU-seconds per record: user + system time of every process of the run (`os.wait4` of
-  each, so the whole life of the process), summed, over the input records;
+- CPU-seconds per record: user + system time of every process of the run over the same
+  window (at exit from `os.wait4`, less what `/proc/PID/stat` showed when the first output
+  came), summed, over the input records; also over the processes' whole lives (start-up,
+  imports and reading the changelogs back included: a fixed cost per process);
 - whether every changelog (latest record per id, closed ones left out, `state` ignored) is
   equal to the first run's and to the replay's.
 
@@ -61,9 +63,13 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 900) -> str:
     return done.stdout
 
 
-def cluster_commands(processes: int, workers: int, ports: list[int]) -> list[list[str]]:
+def cluster_commands(
+    processes: int, workers: int, ports: list[int], recovery: Path | None = None
+) -> list[list[str]]:
     """The `mfgsync run` command of each process of a cluster of `processes` (one address each)."""
     base = [sys.executable, "-m", "mfgsync.flows.cli", "run", "--exit-at-end", "--quiet", "-w", str(workers)]
+    if recovery is not None:
+        base += ["--recovery-dir", str(recovery)]  # one directory shared by the processes
     if processes == 1:
         return [base]
     addresses = ";".join(f"127.0.0.1:{p}" for p in ports)
@@ -71,16 +77,23 @@ def cluster_commands(processes: int, workers: int, ports: list[int]) -> list[lis
 
 
 def run_cluster(
-    env: dict[str, str], processes: int, workers: int, events: int, log: Path, timeout_s: float
+    env: dict[str, str],
+    processes: int,
+    workers: int,
+    events: int,
+    log: Path,
+    timeout_s: float,
+    recovery: Path | None = None,
 ) -> dict[str, Any]:
     """Run one cluster to the end of the input; throughput and CPU time of all its processes."""
     from tests.services import free_ports
 
-    commands = cluster_commands(processes, workers, free_ports(processes))
+    commands = cluster_commands(processes, workers, free_ports(processes), recovery)
     started = time.time()
     procs: list[subprocess.Popen[bytes]] = []
     cpu: dict[int, float] = {}
     exits: dict[int, int] = {}
+    samples: list[tuple[float, dict[int, float]]] = []  # (time, CPU-seconds so far per live pid)
     with log.open("w") as out:
         try:
             for command in commands:
@@ -91,6 +104,7 @@ def run_cluster(
                 )
             deadline = started + timeout_s
             while len(exits) < len(procs) and time.time() < deadline:
+                samples.append((time.time(), {p.pid: _cpu_s(p.pid) for p in procs if p.pid not in exits}))
                 for proc in procs:
                     if proc.pid in exits:
                         continue
@@ -115,16 +129,35 @@ def run_cluster(
     first = min(firsts) / 1000 if firsts else started
     window = exited - first
     cpu_s = sum(cpu.values())
+    before = {p.pid: 0.0 for p in procs}  # CPU each process had used when the first output came
+    for at, used in samples:
+        if at <= first:
+            before.update(used)
+    cpu_window = cpu_s - sum(before.values())
     return {
         "processes": processes,
         "workers_per_process": workers,
         "seconds": round(window, 2),
         "msg_per_s": round(events / window, 1),
         "wall_s": round(exited - started, 2),
-        "cpu_s": round(cpu_s, 2),
-        "cpu_s_per_process": [round(cpu[p.pid], 2) for p in procs],
-        "cpu_us_per_record": round(cpu_s / events * 1e6, 1),
+        "cpu_s": round(cpu_window, 2),
+        "cpu_s_per_process": [round(cpu[p.pid] - before[p.pid], 2) for p in procs],
+        "cpu_us_per_record": round(cpu_window / events * 1e6, 1),
+        "cpu_s_whole_lives": round(cpu_s, 2),
+        "cpu_us_per_record_whole_lives": round(cpu_s / events * 1e6, 1),
     }
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU-seconds of a live process so far (/proc/PID/stat), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def changelogs(env: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -150,10 +183,25 @@ def differences(
 
 
 def run_scale(
-    spec: Spec, process_counts: list[int], workers: int, bootstrap: str, registry: str, work: Path
+    spec: Spec,
+    process_counts: list[int],
+    workers: int,
+    bootstrap: str,
+    registry: str,
+    work: Path,
+    *,
+    recovery: bool = False,
+    snapshot_interval_s: int = 10,
 ) -> dict[str, Any]:
+    """Publish `spec` once, run a cluster of each size on it, compare the changelogs (see above).
+
+    With `recovery` every run has its own store (shared by its processes) and snapshots every
+    `snapshot_interval_s`.
+    """
     prefix = f"scale{os.getpid()}x{int(time.time()) % 100000}."
-    env = service_env(bootstrap, registry, prefix, today=spec.today)
+    env = service_env(
+        bootstrap, registry, prefix, today=spec.today, snapshot_interval_s=str(snapshot_interval_s)
+    )
     source = work / "events.jsonl"
     with source.open("w") as out:
         for event in generate(spec):
@@ -179,7 +227,10 @@ def run_scale(
         if n:
             reset_outputs(bootstrap, registry, prefix)
         run_env = {**env, "MFGSYNC_CONSUMER_GROUP": f"mfgsync-{prefix}run{n}"}
-        result = run_cluster(run_env, processes, workers, spec.events, work / f"run{n}.log", timeout_s=1800)
+        store = work / f"recovery{n}" if recovery else None
+        result = run_cluster(
+            run_env, processes, workers, spec.events, work / f"run{n}.log", timeout_s=1800, recovery=store
+        )
         got = changelogs(run_env)
         first = first or got
         result["records"] = {t.split(".")[-1]: len(got[t]) for t in CHANGELOGS}
@@ -198,6 +249,7 @@ def run_scale(
         "plants": spec.plants,
         "seed": spec.seed,
         "partitions": PARTITIONS,
+        "recovery": recovery,
         "load_average_before": _loadavg(),
         "runs": runs,
         "equal": all(r["equal"] for r in runs),
