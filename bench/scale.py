@@ -20,6 +20,7 @@ Per run:
     python -m bench.scale                 # 200,000 events / 4,000 keys; 1, 2 (and 4 with >= 4 cores)
     python -m bench.scale --quick         # 40,000 events / 1,000 keys
     python -m bench.scale --processes 1,2,4 --events 100000 --keys 2000
+    python -m bench.scale --recovery --snapshot-interval 10   # each run with its own store
 
 The result is printed as a table and as JSON (`BENCH-RESULT {...}`); exit status 1 when a
 changelog differs.
@@ -231,6 +232,8 @@ def run_scale(
         result = run_cluster(
             run_env, processes, workers, spec.events, work / f"run{n}.log", timeout_s=1800, recovery=store
         )
+        if store is not None:
+            result["store_mb"] = round(sum(f.stat().st_size for f in store.glob("part-*")) / 1e6, 1)
         got = changelogs(run_env)
         first = first or got
         result["records"] = {t.split(".")[-1]: len(got[t]) for t in CHANGELOGS}
@@ -283,6 +286,8 @@ def main() -> int:
         "--processes", default=None, help="comma-separated counts (default 1,2 and 4 with >= 4 cores)"
     )
     parser.add_argument("--workers", type=int, default=1, help="worker threads per process")
+    parser.add_argument("--recovery", action="store_true", help="each run with a recovery store")
+    parser.add_argument("--snapshot-interval", type=int, default=10, help="s between snapshots (--recovery)")
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
@@ -299,7 +304,16 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         bootstrap = stack.enter_context(kafka_broker(work / "broker"))
         registry = stack.enter_context(schema_registry(work / "registry"))
-        report = run_scale(spec, counts, args.workers, bootstrap, registry, work)
+        report = run_scale(
+            spec,
+            counts,
+            args.workers,
+            bootstrap,
+            registry,
+            work,
+            recovery=args.recovery,
+            snapshot_interval_s=args.snapshot_interval,
+        )
     print(RESULT_PREFIX + json.dumps(report, default=str))
     return 0 if report["equal"] else 1
 

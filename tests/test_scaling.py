@@ -18,7 +18,7 @@ from bench.scale import run_scale
 
 @pytest.mark.kafka
 def test_one_two_and_four_processes_with_recovery_give_the_changelogs_of_replay(kafka, registry, tmp_path):
-    spec = Spec(events=12_000, keys=400, seed=1313)
+    spec = Spec(events=8_000, keys=400, seed=1313)
     report = run_scale(spec, [1, 2, 4], 1, kafka, registry, tmp_path, recovery=True, snapshot_interval_s=1)
     runs = report["runs"]
     assert [r["processes"] for r in runs] == [1, 2, 4]
