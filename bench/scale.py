@@ -168,7 +168,16 @@ def changelogs(env: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
         env["MFGSYNC_SCHEMA_REGISTRY_URL"],
         env["MFGSYNC_TOPIC_PREFIX"],
     )
-    return {t: live(topic_records(bootstrap, registry, prefix + t)) for t in CHANGELOGS}
+    out = {}
+    for topic in CHANGELOGS:
+        for attempt in range(3):  # a loaded host may read a topic slower than the reader waits
+            try:
+                out[topic] = live(topic_records(bootstrap, registry, prefix + topic))
+                break
+            except TimeoutError:
+                if attempt == 2:
+                    raise
+    return out
 
 
 def differences(
@@ -201,7 +210,12 @@ def run_scale(
     """
     prefix = f"scale{os.getpid()}x{int(time.time()) % 100000}."
     env = service_env(
-        bootstrap, registry, prefix, today=spec.today, snapshot_interval_s=str(snapshot_interval_s)
+        bootstrap,
+        registry,
+        prefix,
+        today=spec.today,
+        snapshot_interval_s=str(snapshot_interval_s),
+        connect_timeout_s="120",  # a loaded host: deliveries of `produce` may take long
     )
     source = work / "events.jsonl"
     with source.open("w") as out:
@@ -234,6 +248,7 @@ def run_scale(
         )
         if store is not None:
             result["store_mb"] = round(sum(f.stat().st_size for f in store.glob("part-*")) / 1e6, 1)
+        print(f"{processes} process(es): {json.dumps(result)}", file=sys.stderr, flush=True)
         got = changelogs(run_env)
         first = first or got
         result["records"] = {t.split(".")[-1]: len(got[t]) for t in CHANGELOGS}
