@@ -149,3 +149,13 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+def snapshot_steps(db_dir: Path) -> set[str]:
+    """The step ids that have snapshots in the store (to tell a store of another dataflow layout)."""
+    with contextlib.ExitStack() as stack:
+        return {
+            step
+            for f in _partition_files(db_dir)
+            for (step,) in stack.enter_context(_connect(f)).execute("SELECT DISTINCT step_id FROM snaps")
+        }

@@ -16,7 +16,12 @@ from confluent_kafka import KafkaException
 from mfgsync.connectors.files import count_lines, input_files
 from mfgsync.connectors.jsonl import RawRecord, decode_event
 from mfgsync.connectors.kafka import COMPACTED, create_topics, produce_all
-from mfgsync.connectors.recovery_store import create_store, discard_abandoned_snapshots, store_ready
+from mfgsync.connectors.recovery_store import (
+    create_store,
+    discard_abandoned_snapshots,
+    snapshot_steps,
+    store_ready,
+)
 from mfgsync.connectors.serde import Serde
 from mfgsync.flows.logs import kafka_logger, setup_logging
 from mfgsync.flows.preflight import (
@@ -142,6 +147,23 @@ def _produce(settings: Settings, path: Path, *, quiet: bool = False) -> int:
     return 1 if invalid else 0
 
 
+PER_STEP_STATE = ("mfgsync.guard", "mfgsync.inventory", "mfgsync.planning")
+"""Stateful steps of the dataflow before a plant's steps were composed into one (`mfgsync.plant`)."""
+
+
+def _refuse_per_step_store(store: Path) -> None:
+    """A store written by the per-step dataflow would resume the offsets without the state."""
+    old = sorted(s for s in snapshot_steps(store) if s.startswith(PER_STEP_STATE))
+    if old:
+        msg = (
+            f"recovery store {store} holds state of steps this version no longer has ({', '.join(old)}): "
+            "a resume would keep the input offsets and lose the state. Stop the service, move the "
+            "store away and start again with an empty one and empty output topics (or a new "
+            "MFGSYNC_TOPIC_PREFIX for them): the input is then read from the beginning"
+        )
+        raise CommandError(msg, exit_code=2)
+
+
 def _wait_for_store(store: Path, timeout_s: float) -> None:
     """Wait until process 0 of the cluster has created the recovery store at `store`."""
     deadline = time.monotonic() + timeout_s
@@ -174,6 +196,7 @@ def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], N
                 _wait_for_store(store, settings.connect_timeout_s * 4)
             else:
                 create_store(store, settings.recovery_partitions)
+        _refuse_per_step_store(store)
         if not args.addresses or (args.process_id or 0) == 0:
             # Drop what a killed execution left behind; this needs every partition, so in a
             # cluster process 0 does it over the shared directory. The others cannot have

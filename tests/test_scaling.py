@@ -8,12 +8,18 @@ first run's and with `mfgsync replay` of the same input.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+from pathlib import Path
 
 import pytest
 
 from bench.data import Spec
 from bench.scale import run_scale
+from mfgsync.connectors.recovery_store import create_store
+from mfgsync.flows.kafka_commands import _refuse_per_step_store
+from mfgsync.flows.preflight import CommandError
 
 
 @pytest.mark.kafka
@@ -27,3 +33,23 @@ def test_one_two_and_four_processes_with_recovery_give_the_changelogs_of_replay(
         assert run["differs_from_first_run"] == {}, json.dumps(run)[:4000]
     assert runs[0]["records"]["triggers"] > 100  # there is something to differ in
     assert len(runs[2]["cpu_s_per_process"]) == 4
+
+
+def _store_with_snapshot_of(store: Path, step_id: str) -> None:
+    create_store(store, 1)
+    with contextlib.closing(sqlite3.connect(store / "part-0.sqlite3")) as conn, conn:
+        sql = "INSERT INTO snaps (step_id, state_key, snap_epoch, ser_change) VALUES (?, 'P1', 1, x'00')"
+        conn.execute(sql, (step_id,))
+
+
+def test_a_store_of_the_per_step_dataflow_is_refused_with_what_to_do(tmp_path):
+    # Its offsets would resume without the guard, stock and planner state they belong to.
+    old = tmp_path / "old"
+    _store_with_snapshot_of(old, "mfgsync.guard.stateful_batch")
+    with pytest.raises(CommandError) as refused:
+        _refuse_per_step_store(old)
+    assert refused.value.exit_code == 2
+    assert "mfgsync.guard" in str(refused.value) and "empty" in str(refused.value)
+    current = tmp_path / "current"
+    _store_with_snapshot_of(current, "mfgsync.plant.stateful_batch")
+    _refuse_per_step_store(current)  # this layout's own state: resumed
