@@ -9,13 +9,31 @@ current truth.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from operator import itemgetter
+from typing import Any, Generic, TypeVar
 
 from mfgsync.schemas.outputs import OutputRecord
 
 R = TypeVar("R", bound=OutputRecord)
+Row = tuple[Any, ...]
+"""A record's content: its field values in field order, without its state; the id first."""
+
+
+def content_fields(model: type[OutputRecord]) -> tuple[str, ...]:
+    """The fields a `Row` of `model` holds, in order: every field but `state`."""
+    return tuple(name for name in model.model_fields if name != "state")
+
+
+_CONTENT: dict[type[OutputRecord], Callable[[dict[str, Any]], Row]] = {}
+
+
+def _content_of(model: type[OutputRecord]) -> Callable[[dict[str, Any]], Row]:
+    getter = _CONTENT.get(model)
+    if getter is None:
+        getter = _CONTENT[model] = itemgetter(*content_fields(model))
+    return getter
 
 
 @dataclass
@@ -42,6 +60,37 @@ class Changelog(Generic[R]):
                 record = before
             else:
                 record = self._with_state(record, self.updated)
+                out.append(record)
+            current[rid] = record
+        for rid in sorted(previous):
+            if self.closed is not None:
+                out.append(self._with_state(previous[rid], self.closed))
+        if current:
+            self.emitted[scope] = current
+        return out
+
+    def update_rows(self, scope: str, model: type[R], rows: Iterable[Row]) -> list[R]:
+        """`update` with the records given as rows: a record is built only when it is emitted.
+
+        A row equal to the content of the record last emitted for its id leaves that record
+        as it is, exactly as `update` of the built record would; so re-planning that changes
+        nothing builds nothing.
+        """
+        content = _content_of(model)
+        names = content_fields(model)
+        previous = self.emitted.pop(scope, {})
+        current: dict[str, R] = {}
+        out: list[R] = []
+        for row in rows:
+            rid = row[0]
+            before = previous.pop(rid, None)
+            if before is None:
+                record = _build(model, names, row, self.opened)
+                out.append(record)
+            elif content(before.__dict__) == row:
+                record = before
+            else:
+                record = _build(model, names, row, self.updated)
                 out.append(record)
             current[rid] = record
         for rid in sorted(previous):
@@ -87,6 +136,13 @@ class Changelog(Generic[R]):
         if state is None or _state(record) == state:
             return record
         return record.model_copy(update={"state": state})
+
+
+def _build(model: type[R], names: tuple[str, ...], row: Row, state: str | None) -> R:
+    values = dict(zip(names, row, strict=True))
+    if state is not None:
+        values["state"] = state
+    return model(**values)
 
 
 def _state(record: OutputRecord) -> str | None:

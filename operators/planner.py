@@ -344,7 +344,7 @@ class PlantPlanner:
             fallback = (params.event_id,) if params is not None else ()
             phased_in = self.bom.phased_in().get(item)
             records = item_shortage(self.plant, item, plan, lead, today, calendar, phased_in, fallback)
-            out.extend(self.shortages.update(item, records))
+            out.extend(self.shortages.update_rows(item, ShortageSignal, records))
 
     def _plan_item(
         self, item: str, today: date, calendar: BucketCalendar, out: list[OutputRecord]
@@ -381,15 +381,18 @@ class PlantPlanner:
         params = self.params.get(item)
         fallback = (params.event_id,) if params is not None else ()
         out.extend(
-            self.triggers.update(
+            self.triggers.update_rows(
                 item,
+                ProcurementTrigger,
                 item_triggers(
                     self.plant, item, plan, settings, phased_out, phased_in, fallback, self._switches(item)
                 ),
             )
         )
         out.extend(
-            self.availability.update(item, item_availability(self.plant, item, plan, settings, position))
+            self.availability.update_rows(
+                item, AvailabilityRecord, item_availability(self.plant, item, plan, settings, position)
+            )
         )
         out.extend(self.exceptions.update(item, self._unknown_item(item)))
         return self._update_contributions(item, plan, settings) | changed_rest

@@ -1,7 +1,8 @@
 """Records a netted item publishes (SPEC 5 and 10).
 
-Procurement triggers, its shortage signal and its availability. Pure construction;
-`Changelog` decides what is emitted.
+Procurement triggers, its shortage signal and its availability, as rows: the records' field
+values in field order without the state (`Changelog.update_rows`), so that a record is built
+only when the changelog emits it. Pure construction; `Changelog` decides what is emitted.
 
 A trigger id depends on what the trigger is about, never on the planning date, so moving the
 planning date with unchanged inputs leaves the triggers that are still true unchanged:
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from mfgsync.operators.calendar import BucketCalendar
+from mfgsync.operators.changelog import Row, content_fields
 from mfgsync.operators.inventory import StockPosition
 from mfgsync.operators.netting import EPS, ItemPlan, PlanningSettings
 from mfgsync.operators.severity import shortage_severity
@@ -33,6 +35,10 @@ from mfgsync.operators.traceability import change_ids, with_change
 from mfgsync.schemas.events import BomRevisionReleased
 from mfgsync.schemas.outputs import AvailabilityRecord, ProcurementTrigger, ShortageSignal
 from mfgsync.schemas.vocabulary import revision_key
+
+TRIGGER_FIELDS = content_fields(ProcurementTrigger)
+SHORTAGE_FIELDS = content_fields(ShortageSignal)
+AVAILABILITY_FIELDS = content_fields(AvailabilityRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,86 +61,101 @@ def item_triggers(
     engineered_in_by: BomRevisionReleased | None = None,
     fallback_causes: tuple[str, ...] = (),
     switches: list[Switch] | None = None,
-) -> list[ProcurementTrigger]:
-    """Every trigger the item's plan calls for.
+) -> list[Row]:
+    """Every trigger the item's plan calls for, as `ProcurementTrigger` rows (`TRIGGER_FIELDS`).
 
     An item an engineering change introduced is needed because of that change: its planned
     orders carry the change's revision event and ECO number whatever requirement they cover.
     """
-    out: list[ProcurementTrigger] = []
+    out: list[Row] = []
     order_type = "CREATE_PRODUCTION_PROPOSAL" if settings.make else "CREATE_REQUISITION"
     supplier = None if settings.make else settings.supplier
+    prefix = f"{order_type}|{plant}|{item}|"
     for order in plan.planned_orders:
         causes, corrs = with_change(
             order.cause_ids or fallback_causes, order.correlation_ids, engineered_in_by
         )
         covers = order.covers.isoformat() if order.covers else "safety-stock"
         lot = f"|{order.ordinal + 1}" if order.ordinal else ""
+        # trigger_id, type, plant, item, qty, need_date, release_date, current_date,
+        # reference, supplier, release_in_past, earliest_receipt_date, cause_event_ids,
+        # correlation_ids
         out.append(
-            ProcurementTrigger(
-                trigger_id=f"{order_type}|{plant}|{item}|{covers}{lot}",
-                state="OPEN",
-                type=order_type,
-                plant=plant,
-                item=item,
-                qty=order.qty,
-                need_date=order.need_date,
-                release_date=order.release_date,
-                supplier=supplier,
-                release_in_past=order.release_in_past,
-                earliest_receipt_date=order.earliest_receipt_date,
-                cause_event_ids=causes,
-                correlation_ids=corrs,
+            (
+                f"{prefix}{covers}{lot}",
+                order_type,
+                plant,
+                item,
+                order.qty,
+                order.need_date,
+                order.release_date,
+                None,
+                None,
+                supplier,
+                order.release_in_past,
+                order.earliest_receipt_date,
+                causes,
+                corrs,
             )
         )
     for action in plan.receipt_actions:
         receipt = action.receipt
         out.append(
-            ProcurementTrigger(
-                trigger_id=f"{action.kind}|{plant}|{item}|{receipt.reference}|{receipt.slot}",
-                state="OPEN",
-                type=action.kind,
-                plant=plant,
-                item=item,
-                qty=receipt.qty,
-                need_date=action.new_date,
-                current_date=receipt.date,
-                reference=receipt.reference,
-                supplier=receipt.supplier,
-                cause_event_ids=receipt.cause_ids,
-                correlation_ids=receipt.correlation_ids,
+            (
+                f"{action.kind}|{plant}|{item}|{receipt.reference}|{receipt.slot}",
+                action.kind,
+                plant,
+                item,
+                receipt.qty,
+                action.new_date,
+                None,
+                receipt.date,
+                receipt.reference,
+                receipt.supplier,
+                False,
+                None,
+                receipt.cause_ids,
+                receipt.correlation_ids,
             )
         )
     for switch in switches or ():
         causes, corrs = with_change(switch.cause_ids, switch.correlation_ids, engineered_in_by)
         out.append(
-            ProcurementTrigger(
-                trigger_id=f"DISCONTINUATION_SWITCH|{plant}|{item}|{switch.replaced}",
-                state="OPEN",
-                type="DISCONTINUATION_SWITCH",
-                plant=plant,
-                item=item,
-                qty=switch.qty,
-                need_date=switch.day,
-                reference=switch.replaced,
-                cause_event_ids=causes,
-                correlation_ids=corrs,
+            (
+                f"DISCONTINUATION_SWITCH|{plant}|{item}|{switch.replaced}",
+                "DISCONTINUATION_SWITCH",
+                plant,
+                item,
+                switch.qty,
+                switch.day,
+                None,
+                None,
+                switch.replaced,
+                None,
+                False,
+                None,
+                causes,
+                corrs,
             )
         )
     if engineered_out_by is not None and plan.excess_stock > EPS:
         rev = engineered_out_by
         out.append(
-            ProcurementTrigger(
-                trigger_id=f"DISPOSITION_EXCESS|{plant}|{item}",
-                state="OPEN",
-                type="DISPOSITION_EXCESS",
-                plant=plant,
-                item=item,
-                qty=plan.excess_stock,
-                need_date=rev.effective_from,
-                reference=revision_key(rev.parent_item, rev.revision),
-                cause_event_ids=(rev.event_id,),
-                correlation_ids=change_ids(rev),
+            (
+                f"DISPOSITION_EXCESS|{plant}|{item}",
+                "DISPOSITION_EXCESS",
+                plant,
+                item,
+                plan.excess_stock,
+                rev.effective_from,
+                None,
+                None,
+                revision_key(rev.parent_item, rev.revision),
+                None,
+                False,
+                None,
+                (rev.event_id,),
+                change_ids(rev),
             )
         )
     return out
@@ -149,8 +170,11 @@ def item_shortage(
     calendar: BucketCalendar,
     engineered_in_by: BomRevisionReleased | None = None,
     fallback_causes: tuple[str, ...] = (),
-) -> list[ShortageSignal]:
-    """The item's shortage signal, if it is short, rated with its effective lead time."""
+) -> list[Row]:
+    """The item's shortage signal, if it is short, rated with its effective lead time.
+
+    A `ShortageSignal` row (`SHORTAGE_FIELDS`).
+    """
     shortage = plan.shortage
     if shortage is None:
         return []
@@ -166,39 +190,40 @@ def item_shortage(
         today,
         calendar,
     )
+    # signal_id, plant, item, shortage_date, shortage_qty, severity, impacted_orders,
+    # cause_event_ids, correlation_ids
     return [
-        ShortageSignal(
-            signal_id=f"{plant}|{item}",
-            state="RAISED",
-            plant=plant,
-            item=item,
-            shortage_date=shortage.date,
-            shortage_qty=shortage.qty,
-            severity=severity,
-            impacted_orders=shortage.impacted_orders,
-            cause_event_ids=causes,
-            correlation_ids=corrs,
+        (
+            f"{plant}|{item}",
+            plant,
+            item,
+            shortage.date,
+            shortage.qty,
+            severity,
+            shortage.impacted_orders,
+            causes,
+            corrs,
         )
     ]
 
 
 def item_availability(
     plant: str, item: str, plan: ItemPlan, settings: PlanningSettings, position: StockPosition
-) -> list[AvailabilityRecord]:
-    """The item's availability record."""
+) -> list[Row]:
+    """The item's availability record (an `AvailabilityRecord` row, `AVAILABILITY_FIELDS`)."""
     return [
-        AvailabilityRecord(
-            availability_id=f"{plant}|{item}",
-            plant=plant,
-            item=item,
-            unrestricted=position.unrestricted,
-            quality_hold=position.quality_hold,
-            allocated=position.allocated,
-            in_transit=position.in_transit,
-            available=position.available,
-            safety_stock=settings.safety_stock,
-            projected_balance_min=plan.projected_min,
-            projected_balance_end=plan.projected_end,
-            first_shortage_date=plan.shortage.date if plan.shortage else None,
+        (
+            f"{plant}|{item}",
+            plant,
+            item,
+            position.unrestricted,
+            position.quality_hold,
+            position.allocated,
+            position.in_transit,
+            position.available,
+            settings.safety_stock,
+            plan.projected_min,
+            plan.projected_end,
+            plan.shortage.date if plan.shortage else None,
         )
     ]

@@ -1,0 +1,67 @@
+"""Changelog: rows (content tuples) emit exactly what the built records would."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from mfgsync.operators.changelog import Changelog, content_fields
+from mfgsync.schemas.outputs import AvailabilityRecord, ProcurementTrigger
+from mfgsync.schemas.vocabulary import TRIGGER_STATES
+
+
+def _trigger_row(tid: str, qty: float) -> tuple[object, ...]:
+    values = {
+        "trigger_id": tid,
+        "type": "CREATE_REQUISITION",
+        "plant": "P1",
+        "item": "A",
+        "qty": qty,
+        "need_date": date(2026, 3, 4),
+        "release_date": date(2026, 3, 1),
+        "current_date": None,
+        "reference": None,
+        "supplier": "S1",
+        "release_in_past": False,
+        "earliest_receipt_date": None,
+        "cause_event_ids": ("e1",),
+        "correlation_ids": (),
+    }
+    return tuple(values[name] for name in content_fields(ProcurementTrigger))
+
+
+def _record(row: tuple[object, ...]) -> ProcurementTrigger:
+    return ProcurementTrigger(**dict(zip(content_fields(ProcurementTrigger), row, strict=True)), state="OPEN")
+
+
+def test_rows_emit_what_records_emit_through_open_update_unchanged_and_withdraw() -> None:
+    by_rows: Changelog[ProcurementTrigger] = Changelog(*TRIGGER_STATES)
+    by_records: Changelog[ProcurementTrigger] = Changelog(*TRIGGER_STATES)
+    passes = [
+        [_trigger_row("T1", 5.0), _trigger_row("T2", 7.0)],
+        [_trigger_row("T1", 5.0), _trigger_row("T2", 8.0)],  # T2 updated
+        [_trigger_row("T1", 5.0), _trigger_row("T2", 8.0)],  # nothing
+        [_trigger_row("T2", 8.0)],  # T1 withdrawn
+    ]
+    emitted = []
+    for rows in passes:
+        mine = by_rows.update_rows("A", ProcurementTrigger, rows)
+        theirs = by_records.update("A", [_record(r) for r in rows])
+        assert mine == theirs
+        emitted.append([(r.trigger_id, r.state, r.qty) for r in mine])
+    assert emitted == [
+        [("T1", "OPEN", 5.0), ("T2", "OPEN", 7.0)],
+        [("T2", "UPDATED", 8.0)],
+        [],
+        [("T1", "WITHDRAWN", 5.0)],
+    ]
+    assert by_rows.current() == by_records.current()
+
+
+def test_a_row_equal_to_an_adopted_record_emits_nothing() -> None:
+    log: Changelog[AvailabilityRecord] = Changelog()
+    fields = content_fields(AvailabilityRecord)
+    row = ("P1|A", "P1", "A", 10.0, 0.0, 0.0, 0.0, 10.0, 5.0, 3.0, 4.0, None)
+    log.adopt("A", AvailabilityRecord(**dict(zip(fields, row, strict=True))))
+    assert log.update_rows("A", AvailabilityRecord, [row]) == []
+    changed = (*row[:9], 2.0, 4.0, None)
+    assert [r.projected_balance_min for r in log.update_rows("A", AvailabilityRecord, [changed])] == [2.0]
