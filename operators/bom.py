@@ -160,6 +160,10 @@ class BomBook:
             derived.explosions[top.event_id] = exploded
         return exploded
 
+    def derived(self) -> object:
+        """The derived graph data now; a different object after any release (for caches)."""
+        return self._derive()
+
     def low_level_codes(self) -> dict[str, int]:
         """Low-level code of every item in the plant's BOMs (absent items are level 0)."""
         return self._derive().llc

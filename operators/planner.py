@@ -31,6 +31,7 @@ from mfgsync.operators.inventory import ComponentIssued, PositionChanged, StockP
 from mfgsync.operators.netting import (
     EPS,
     ItemPlan,
+    PlannedOrder,
     PlanningSettings,
     Requirement,
     ScheduledReceipt,
@@ -92,6 +93,32 @@ class PlannerConfig:
     """Plant-wide defaults of the per-item parameters an item leaves unset."""
 
 
+class _Memo:
+    """Caches derived from a planner's facts, to skip work whose inputs did not change.
+
+    Never pickled (a restored planner starts with empty caches): they hold nothing a pass
+    cannot recompute, and are dropped whenever the BOM changes.
+    """
+
+    __slots__ = ("bom", "proposals")
+
+    def __init__(self) -> None:
+        self.bom: object | None = None
+        """The BOM's derived graph the caches were filled under (see `BomBook._derive`)."""
+        self.proposals: dict[str, dict[PlannedOrder, tuple[tuple[str, Requirement], ...]]] = {}
+        """Per MAKE parent, per current planned order: what it asks of each component."""
+
+    def __reduce__(self) -> tuple[type[_Memo], tuple[()]]:
+        return (_Memo, ())
+
+    def valid_for(self, bom: BomBook) -> _Memo:
+        derived = bom.derived()
+        if derived is not self.bom:
+            self.bom = derived
+            self.proposals = {}
+        return self
+
+
 @dataclass
 class PlantPlanner:
     """Everything one plant's plan depends on, the plans, and what was last published."""
@@ -137,6 +164,7 @@ class PlantPlanner:
     published_through: dict[tuple[str, int], int] = field(default_factory=dict)
     """Per output topic partition: every record of this plant published below this offset is
     reflected in the changelogs above (what a start must read back begins there)."""
+    memo: _Memo = field(default_factory=_Memo, repr=False, compare=False)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A snapshot from before a field existed restores with that field's default.
@@ -518,11 +546,26 @@ class PlantPlanner:
             lines = self.bom.explode(parent, order.start_date, order.bom_revision)
             for component, req in order_requirements(order, lines, self.issued, ids):
                 asks.setdefault(component, []).append(req)
-        if settings.make:
+        proposals = self.memo.valid_for(self.bom).proposals
+        if settings.make and plan.planned_orders:
+            # A planned order equal to one of the last pass asks what it asked then (same
+            # BOM): explode only the orders that changed.
+            known = proposals.get(parent, {})
+            current: dict[PlannedOrder, tuple[tuple[str, Requirement], ...]] = {}
             for planned in plan.planned_orders:
-                lines = self.bom.explode(parent, planned.release_date)
-                for component, req in proposal_requirements(parent, planned, lines, ids):
-                    asks.setdefault(component, []).append(req)
+                asked = known.get(planned)
+                if asked is None:
+                    lines = self.bom.explode(parent, planned.release_date)
+                    asked = tuple(proposal_requirements(parent, planned, lines, ids))
+                current[planned] = asked
+                for component, req in asked:
+                    if component in asks:
+                        asks[component].append(req)
+                    else:
+                        asks[component] = [req]
+            proposals[parent] = current
+        else:
+            proposals.pop(parent, None)
         new = {c: tuple(sorted(reqs, key=_req_order)) for c, reqs in asks.items()}
         old = self.contributions.get(parent, {})
         changed = {c for c in old.keys() | new.keys() if old.get(c) != new.get(c)}

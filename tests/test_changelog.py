@@ -65,3 +65,35 @@ def test_a_row_equal_to_an_adopted_record_emits_nothing() -> None:
     assert log.update_rows("A", AvailabilityRecord, [row]) == []
     changed = (*row[:9], 2.0, 4.0, None)
     assert [r.projected_balance_min for r in log.update_rows("A", AvailabilityRecord, [changed])] == [2.0]
+
+
+def test_every_record_a_planner_run_emits_is_what_validation_would_make_of_it() -> None:
+    # The changelog builds emitted records without validation (`model_construct`): their
+    # values must be exactly what validation keeps (floats as floats, tuples as tuples).
+    from bench.common import TODAY
+    from bench.planning import PLANT, Plant
+    from mfgsync.operators.inventory import InventoryPosition, PositionChanged
+    from mfgsync.operators.planner import PlantPlanner
+
+    plant = Plant(120, 500, 4, 300, seed=2)
+    planner = PlantPlanner(plant=PLANT)
+    for event in plant.master_and_orders():
+        planner.apply(event)
+    for item in plant.items:
+        position = InventoryPosition(plant=PLANT, item=item)
+        move = plant.movement(item, 1, "RECEIPT")
+        position.apply_movement(move)
+        planner.apply(PositionChanged(PLANT, item, position.position(), move.event_id))
+    records = planner.plan_all(TODAY)
+    planner.positions[plant.items[0]] = type(planner.positions[plant.items[0]])(unrestricted=3)  # an int
+    planner.dirty.add(plant.items[0])
+    records += planner.plan(TODAY)
+    kinds = {type(r).__name__ for r in records}
+    assert kinds >= {"ProcurementTrigger", "ShortageSignal", "AvailabilityRecord"}
+    for record in records:
+        validated = type(record).model_validate(record.model_dump())
+        assert validated == record
+        assert validated.model_dump_json() == record.model_dump_json()
+        assert {k: type(v) for k, v in record.__dict__.items()} == {
+            k: type(v) for k, v in validated.__dict__.items()
+        }
