@@ -100,13 +100,15 @@ class _Memo:
     cannot recompute, and are dropped whenever the BOM changes.
     """
 
-    __slots__ = ("bom", "proposals")
+    __slots__ = ("bom", "proposals", "settings")
 
     def __init__(self) -> None:
         self.bom: object | None = None
         """The BOM's derived graph the caches were filled under (see `BomBook._derive`)."""
         self.proposals: dict[str, dict[PlannedOrder, tuple[tuple[str, Requirement], ...]]] = {}
         """Per MAKE parent, per current planned order: what it asks of each component."""
+        self.settings: dict[str, tuple[object, object, date, PlanningSettings]] = {}
+        """Per item: its parameters and the plant config and date its settings were made for."""
 
     def __reduce__(self) -> tuple[type[_Memo], tuple[()]]:
         return (_Memo, ())
@@ -116,6 +118,7 @@ class _Memo:
         if derived is not self.bom:
             self.bom = derived
             self.proposals = {}
+            self.settings = {}
         return self
 
 
@@ -461,6 +464,15 @@ class PlantPlanner:
     def settings(self, item: str, today: date) -> PlanningSettings:
         """Planning parameters, defaulted: MAKE when a BOM applies from today on, else BUY."""
         params = self.params.get(item)
+        known = self.memo.valid_for(self.bom).settings
+        hit = known.get(item)
+        if hit is not None and hit[0] is params and hit[1] is self.config and hit[2] == today:
+            return hit[3]
+        settings = self._settings(item, params, today)
+        known[item] = (params, self.config, today, settings)
+        return settings
+
+    def _settings(self, item: str, params: ItemPlanningParams | None, today: date) -> PlanningSettings:
         plant = self.config.defaults
         if params is None:
             return PlanningSettings(
