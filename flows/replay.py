@@ -24,8 +24,8 @@ from bytewax.testing import cluster_main, run_main
 from mfgsync.connectors.files import JsonlSource, JsonlTopicSink
 from mfgsync.flows.dataflow import FlowConfig, build_flow
 from mfgsync.flows.gc_tuning import tune_gc
+from mfgsync.flows.preflight import load_settings
 from mfgsync.flows.progress import counted
-from mfgsync.flows.settings import Settings
 from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.schemas.outputs import OUTPUT_TYPES
 from mfgsync.schemas.vocabulary import COUNTS
@@ -127,5 +127,5 @@ def __getattr__(name: str) -> Dataflow:
         output_dir,
         date.fromisoformat(today) if today else None,
         bucket,  # type: ignore[arg-type]
-        plant_defaults=Settings().plant_defaults(),
+        plant_defaults=load_settings().plant_defaults(),
     )

@@ -219,3 +219,23 @@ def test_the_removed_reschedule_out_days_is_refused_with_its_replacements(comman
     assert "MFGSYNC_RESCHEDULE_OUT_TOLERANCE_DAYS" in line
     assert "MFGSYNC_RESCHEDULE_IN_TOLERANCE_DAYS" in line
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("module", ["mfgsync.flows.service", "mfgsync.flows.replay"])
+def test_the_bytewax_run_entry_points_refuse_the_removed_variable_too(module, scenario, tmp_path):
+    """`python -m bytewax.run mfgsync.flows.service:flow` (or replay's) bypasses the CLI: the
+    module's `flow` is built from the environment, and refuses the removed variable alike."""
+    env = {
+        "MFGSYNC_RESCHEDULE_OUT_DAYS": "3",
+        "MFGSYNC_INPUT": str(scenario),
+        "MFGSYNC_OUTPUT": str(tmp_path / "o"),
+    }
+    code = (
+        f"import {module} as m\n"
+        "try:\n    m.flow\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.startswith("CommandError MFGSYNC_RESCHEDULE_OUT_DAYS is no longer read"), done
+    assert not (tmp_path / "o").exists()
