@@ -2,7 +2,8 @@
 
 Run it with `mfgsync run`, or directly with bytewax's runner, which gives workers,
 processes and recovery: `python -m bytewax.run mfgsync.flows.service:flow -w 2 -r DIR -s 10 -b 60`.
-The module attribute `flow` is built on first access from the environment (`preflight.load_settings`, which refuses removed variables).
+The module attribute `flow` is built on first access from the environment
+(`preflight.load_settings`, which refuses removed variables).
 
 Values are Avro in the Confluent framing (or JSON by configuration); output records are
 keyed by their stable id. Planning state is restored from bytewax snapshots; on every start
