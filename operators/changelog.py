@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar, cast
 from mfgsync.schemas.outputs import OutputRecord
 
 R = TypeVar("R", bound=OutputRecord)
+T = TypeVar("T")
 Row = tuple[Any, ...]
 """A record's content: its field values in field order, without its state; the id first."""
 
@@ -47,27 +48,7 @@ class Changelog(Generic[R]):
 
     def update(self, scope: str, records: Iterable[R]) -> list[R]:
         """Replace the records of `scope`; return what must be emitted, in a stable order."""
-        previous = self.emitted.pop(scope, {})
-        current: dict[str, R] = {}
-        out: list[R] = []
-        for record in records:
-            rid = record.record_key()
-            before = previous.pop(rid, None)
-            if before is None:
-                record = self._with_state(record, self.opened)
-                out.append(record)
-            elif self._same(before, record):
-                record = before
-            else:
-                record = self._with_state(record, self.updated)
-                out.append(record)
-            current[rid] = record
-        for rid in sorted(previous):
-            if self.closed is not None:
-                out.append(self._with_state(previous[rid], self.closed))
-        if current:
-            self.emitted[scope] = current
-        return out
+        return self._replace(scope, ((r.record_key(), r) for r in records), self._same, self._with_state)
 
     def update_rows(self, scope: str, model: type[R], rows: Iterable[Row]) -> list[R]:
         """`update` with the records given as rows: a record is built only when it is emitted.
@@ -78,24 +59,41 @@ class Changelog(Generic[R]):
         """
         content = _content_of(model)
         names = content_fields(model)
+        return self._replace(
+            scope,
+            ((row[0], row) for row in rows),
+            lambda before, row: content(before.__dict__) == row,
+            lambda row, state: _build(model, names, row, state),
+        )
+
+    def _replace(
+        self,
+        scope: str,
+        entries: Iterable[tuple[str, T]],
+        same: Callable[[R, T], bool],
+        make: Callable[[T, str | None], R],
+    ) -> list[R]:
+        """The changelog step: new ids open, changed ones update, missing ones close.
+
+        `entries` are (id, new content); `same(before, new)` tells an unchanged record, and
+        `make(new, state)` builds the record to emit.
+        """
         previous = self.emitted.pop(scope, {})
         current: dict[str, R] = {}
         out: list[R] = []
-        for row in rows:
-            rid = row[0]
+        for rid, new in entries:
             before = previous.pop(rid, None)
             if before is None:
-                record = _build(model, names, row, self.opened)
+                record = make(new, self.opened)
                 out.append(record)
-            elif content(before.__dict__) == row:
+            elif same(before, new):
                 record = before
             else:
-                record = _build(model, names, row, self.updated)
+                record = make(new, self.updated)
                 out.append(record)
             current[rid] = record
-        for rid in sorted(previous):
-            if self.closed is not None:
-                out.append(self._with_state(previous[rid], self.closed))
+        if self.closed is not None:
+            out.extend(self._with_state(previous[rid], self.closed) for rid in sorted(previous))
         if current:
             self.emitted[scope] = current
         return out
