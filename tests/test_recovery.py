@@ -126,6 +126,15 @@ def test_a_half_created_store_is_created_again(tmp_path: Path):
 # ------------------------------------------------------ the planner's snapshot
 
 
+def _planned_planner() -> PlantPlanner:
+    """DE01's planner after every planning fact of the demo and one plan."""
+    planner = PlantPlanner(plant="DE01")
+    for fact in _planning_facts():
+        planner.apply(fact)
+    planner.plan(TODAY)
+    return planner
+
+
 def _planning_facts() -> list[PlanningFact]:
     facts: list[PlanningFact] = []
     for data in scenario_events(TODAY):
@@ -164,11 +173,7 @@ def test_a_planner_restored_from_its_snapshot_continues_like_the_one_that_was_ne
 
 
 def test_a_record_published_after_the_snapshot_is_adopted_and_only_its_item_re_planned():
-    facts = _planning_facts()
-    planner = PlantPlanner(plant="DE01")
-    for fact in facts:
-        planner.apply(fact)
-    planner.plan(TODAY)
+    planner = _planned_planner()
     snapshot = SnapshotPacker().pack(planner)
     trigger = planner.triggers.current()[0]
     later = trigger.model_copy(update={"qty": trigger.qty + 1, "state": "UPDATED"})
@@ -183,11 +188,7 @@ def test_a_record_published_after_the_snapshot_is_adopted_and_only_its_item_re_p
 
 
 def test_a_snapshot_re_pickles_only_the_plans_and_scopes_that_changed():
-    facts = _planning_facts()
-    planner = PlantPlanner(plant="DE01")
-    for fact in facts:
-        planner.apply(fact)
-    planner.plan(TODAY)
+    planner = _planned_planner()
     packer = SnapshotPacker()
     before = packer.pack(planner)
     item = planner.triggers.current()[0].item
@@ -201,11 +202,7 @@ def test_a_snapshot_re_pickles_only_the_plans_and_scopes_that_changed():
 
 
 def test_a_restored_planner_unpickles_only_what_it_reads_and_snapshots_the_rest_as_it_was():
-    facts = _planning_facts()
-    planner = PlantPlanner(plant="DE01")
-    for fact in facts:
-        planner.apply(fact)
-    planner.plan(TODAY)
+    planner = _planned_planner()
     snapshot = SnapshotPacker().pack(planner)
     restored = pickle.loads(pickle.dumps(snapshot)).restore()
     assert isinstance(restored.plans, LazyPickles)
