@@ -525,50 +525,10 @@ def read_topic(
 def read_topics(
     config: KafkaConfig, topics: Iterable[str], timeout_s: float = 30.0
 ) -> Iterator[tuple[str, bytes | None, bytes | None]]:
-    """Every `(topic, key, value)` of some topics from the beginning to their current end.
-
-    One consumer reads all of them at once (a start reads every changelog back this way).
-    """
-    consumer = Consumer(
-        {
-            **config,
-            "group.id": "mfgsync-reader",
-            "enable.auto.commit": "false",
-            "enable.partition.eof": "true",
-        }
-    )
-    try:
-        metadata = consumer.list_topics(timeout=timeout_s).topics
-        parts = []
-        remaining = set()
-        for topic in topics:
-            found = metadata.get(topic)
-            if found is None:
-                msg_text = f"Kafka topic {topic!r} does not exist"
-                raise LookupError(msg_text)
-            for p in found.partitions:
-                tp = TopicPartition(topic, p, OFFSET_BEGINNING)
-                parts.append(tp)
-                low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
-                if high > low:
-                    remaining.add((topic, p))
-        consumer.assign(parts)
-        deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
-        while remaining and datetime.now(UTC) < deadline:
-            for msg in consumer.consume(1000, 0.2):
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        remaining.discard((msg.topic(), msg.partition()))
-                    continue
-                origin = msg.topic()
-                if origin is not None:  # always set on a record (only some errors lack it)
-                    yield origin, msg.key(), msg.value()
-        if remaining:
-            msg_text = f"timed out reading {sorted(remaining)}: not at their end"
-            raise TimeoutError(msg_text)
-    finally:
-        consumer.close()
+    """Every `(topic, key, value)` of some topics from the beginning to their current end."""
+    _, records = read_ranges(config, topics, lambda _tp: 0, timeout_s=timeout_s)
+    for record in records:
+        yield record.topic, record.key, record.value
 
 
 @dataclass(frozen=True, slots=True)
