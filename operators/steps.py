@@ -6,10 +6,10 @@ All three keys name one plant, so `PlantStep` composes them: the guards, stock p
 planner of one plant, and the route between them, in one object. `flows/dataflow.py` wires
 it into bytewax as one stateful step keyed by plant (`plant_key`), so a record crosses at
 most one exchange between workers (from the worker that read it to the worker of its
-plant), and none when the inputs are partition-aligned (see README, "Scaling"). The
-property tests drive the same `PlantStep` in one process. A step's state is plain data and
-is also what its bytewax adapter snapshots, split by sub-key (`PlantStep.dirty`) so an
-epoch's snapshot re-encodes only what changed. The rules of the route between steps:
+plant; README, "Scaling over processes"). The property tests drive the same `PlantStep`
+in one process. A step's state is plain data and is also what its bytewax adapter
+snapshots, split by sub-key (`PlantStep.dirty`) so an epoch's snapshot re-encodes only what
+changed. The rules of the route between steps:
 
 - The guard decides DEDUPLICATED and SUPERSEDED (a stale state version) itself; those are
   final outcomes. What it admits goes on.
