@@ -61,6 +61,7 @@ from mfgsync.operators.lot_sizing import proposal_quantities
 from mfgsync.operators.parameters import LotSizeRule, PlanningSettings
 from mfgsync.operators.rescheduling import ReceiptAction, ReceiptQueue, ScheduledReceipt
 from mfgsync.operators.severity import shortage_severity
+from mfgsync.operators.values import value_type
 from mfgsync.schemas.vocabulary import Severity
 
 __all__ = [
@@ -85,7 +86,7 @@ ones). They travel down the BOM levels, so the bound keeps netting cost flat."""
 MAX_IMPACTED = 50
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Requirement:
     """A gross requirement: quantity needed on a date, and what it comes from.
 
@@ -101,7 +102,7 @@ class Requirement:
     use_up_for: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class PlannedOrder:
     """A proposal: received on `need_date`, released on `release_date`.
 
@@ -254,7 +255,7 @@ def net_item(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class _Step:
     """Requirements netted together: one bucket, or in the first bucket one date's share.
 

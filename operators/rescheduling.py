@@ -24,14 +24,15 @@ week-4 receipt is moved in (RESCHEDULE_IN 4 -> 3), 160 left, and no new proposal
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Literal
+
+from mfgsync.operators.values import value_type
 
 EPS = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class ScheduledReceipt:
     """An open PO schedule line or production order expected on a date.
 
@@ -57,7 +58,7 @@ class ScheduledReceipt:
 ActionKind = Literal["RESCHEDULE_IN", "RESCHEDULE_OUT", "CANCEL", "EXPEDITE"]
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class ReceiptAction:
     """A message about an existing scheduled receipt: move it, expedite it, or cancel it."""
 
