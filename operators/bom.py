@@ -33,6 +33,7 @@ from mfgsync.operators.traceability import revision_ids
 from mfgsync.schemas.events import BomRevisionReleased
 
 MAX_PHANTOM_DEPTH = 32
+MAX_EXPLOSIONS_BY_DAY = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +129,24 @@ class BomBook:
 
     def explode(self, parent: str, day: date, pinned: str | None = None) -> tuple[ExplodedLine, ...]:
         """Component needs per unit of `parent` on `day`, phantoms blown through."""
+        derived = self._derive()
+        key = (parent, day, pinned)
+        exploded = derived.by_day.get(key)
+        if exploded is None:
+            # A parent's planned orders are exploded on many dates, each looking up the
+            # effective revision among all of the parent's: remember each date's answer until
+            # the BOM changes (bounded: dates move on with the planning date).
+            if len(derived.by_day) >= MAX_EXPLOSIONS_BY_DAY:
+                derived.by_day.clear()
+            exploded = derived.by_day[key] = self._explode(parent, day, pinned, derived)
+        return exploded
+
+    def _explode(
+        self, parent: str, day: date, pinned: str | None, derived: _Derived
+    ) -> tuple[ExplodedLine, ...]:
         top = self.effective(parent, day, pinned)
         if top is None:
             return ()
-        derived = self._derive()
         if top.event_id in derived.explosions:
             return derived.explosions[top.event_id]
         cyclic = derived.cyclic_edges
@@ -249,6 +264,8 @@ class _Derived:
     use_ups: set[tuple[str, str]] = field(default_factory=set)
     explosions: dict[str, tuple[ExplodedLine, ...]] = field(default_factory=dict)
     """Explosions of phantom-free revisions by revision event id, filled as they are asked."""
+    by_day: dict[tuple[str, date, str | None], tuple[ExplodedLine, ...]] = field(default_factory=dict)
+    """Explosions by (parent, date, pinned revision), filled as they are asked."""
 
     @classmethod
     def build(
