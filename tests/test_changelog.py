@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
-from mfgsync.operators.changelog import Changelog, content_fields
-from mfgsync.schemas.outputs import AvailabilityRecord, ProcurementTrigger
+import pytest
+
+from mfgsync.operators.changelog import Changelog, _build, content_fields
+from mfgsync.schemas.outputs import AvailabilityRecord, OutputRecord, ProcurementTrigger, ShortageSignal
 from mfgsync.schemas.vocabulary import TRIGGER_STATES
 
 
@@ -67,9 +70,9 @@ def test_a_row_equal_to_an_adopted_record_emits_nothing() -> None:
     assert [r.projected_balance_min for r in log.update_rows("A", AvailabilityRecord, [changed])] == [2.0]
 
 
-def test_every_record_a_planner_run_emits_is_what_validation_would_make_of_it() -> None:
-    # The changelog builds emitted records without validation (`model_construct`): their
-    # values must be exactly what validation keeps (floats as floats, tuples as tuples).
+@functools.cache
+def _planner_run() -> tuple[OutputRecord, ...]:
+    """Every record a small `bench.planning` plant emits: a full rebuild, then one re-plan."""
     from bench.common import TODAY
     from bench.planning import PLANT, Plant
     from mfgsync.operators.inventory import InventoryPosition, PositionChanged
@@ -88,6 +91,17 @@ def test_every_record_a_planner_run_emits_is_what_validation_would_make_of_it() 
     planner.positions[plant.items[0]] = type(planner.positions[plant.items[0]])(unrestricted=3)  # an int
     planner.dirty.add(plant.items[0])
     records += planner.plan(TODAY)
+    return tuple(records)
+
+
+def _example(model: type[OutputRecord]) -> OutputRecord:
+    return next(r for r in _planner_run() if type(r) is model)
+
+
+def test_every_record_a_planner_run_emits_is_what_validation_would_make_of_it() -> None:
+    # The changelog builds emitted records without validation (`model_construct`): their
+    # values must be exactly what validation keeps (floats as floats, tuples as tuples).
+    records = _planner_run()
     kinds = {type(r).__name__ for r in records}
     assert kinds >= {"ProcurementTrigger", "ShortageSignal", "AvailabilityRecord"}
     for record in records:
@@ -97,3 +111,25 @@ def test_every_record_a_planner_run_emits_is_what_validation_would_make_of_it() 
         assert {k: type(v) for k, v in record.__dict__.items()} == {
             k: type(v) for k, v in validated.__dict__.items()
         }
+
+
+@pytest.mark.parametrize(
+    ("model", "state"),
+    [(ProcurementTrigger, "OPEN"), (ShortageSignal, "UPDATED"), (AvailabilityRecord, None)],
+)
+def test_a_built_record_is_exactly_what_model_construct_makes(
+    model: type[OutputRecord], state: str | None
+) -> None:
+    # The changelog builds records by hand where that is what `model_construct` would do.
+    example = _example(model)
+    names = content_fields(model)
+    row = tuple(example.__dict__[name] for name in names)
+    built = _build(model, names, row, state)
+    values = dict(zip(names, row, strict=True)) | ({"state": state} if state else {})
+    constructed = model.model_construct(**values)
+    assert built == constructed
+    assert list(built.__dict__.items()) == list(constructed.__dict__.items())
+    assert built.model_fields_set == constructed.model_fields_set
+    assert built.model_dump_json() == constructed.model_dump_json()
+    assert built.__pydantic_extra__ == constructed.__pydantic_extra__
+    assert built.__pydantic_private__ == constructed.__pydantic_private__
