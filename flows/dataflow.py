@@ -25,6 +25,7 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
 from mfgsync.connectors.jsonl import RawRecord, decode_event
+from mfgsync.flows.gc_tuning import collector_paused
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
 from mfgsync.operators.guard import IngestGuard, Verdict
 from mfgsync.operators.inventory import DEFAULT_TOLERANCE
@@ -155,11 +156,12 @@ class PlantLogic(StatefulBatchLogic[Event, PlantOut, PlantSnapshot]):
         started = self.config.clock()
         planning = self.step.planning
         published = self.config.published
-        if planning.adopt_published and published is not None and planning.planner.plant:
-            planning.adopt(published)
-            if self.config.on_adopted is not None:
-                self.config.on_adopted(planning.planner.shortages.current())
-        facts, records = planning.plan(self.config.planning_date(), published)
+        with collector_paused():
+            if planning.adopt_published and published is not None and planning.planner.plant:
+                planning.adopt(published)
+                if self.config.on_adopted is not None:
+                    self.config.on_adopted(planning.planner.shortages.current())
+            facts, records = planning.plan(self.config.planning_date(), published)
         planning.pace.passed(started, self.config.clock())
         self.step.dirty.add(PLANNER)
         if self.config.observer is not None:
