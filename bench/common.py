@@ -52,6 +52,25 @@ def service_env(
     return env
 
 
+def run_cli(env: dict[str, str], *args: str, timeout: float = 900) -> str:
+    """Run `mfgsync ARGS` (a fresh interpreter, from the repository root); its stdout.
+
+    Raises RuntimeError with the end of its stderr when it exits non-zero.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "mfgsync.flows.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mfgsync {' '.join(args)} exited {done.returncode}: {done.stderr[-3000:]}")
+    return done.stdout
+
+
 def stop_group(proc: subprocess.Popen[bytes], waits_s: tuple[float, float, float] = (30, 15, 15)) -> None:
     """Stop a process group started with ``start_new_session``: SIGINT, then SIGTERM, then SIGKILL."""
     for sig, wait_s in zip((signal.SIGINT, signal.SIGTERM, signal.SIGKILL), waits_s, strict=True):

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULT_PREFIX, ROOT, service_env
+from bench.common import RESULT_PREFIX, ROOT, run_cli, service_env
 from bench.data import Spec, generate
 from bench.storm import CHANGELOGS, OutputWatch, _Broker
 from mfgsync.schemas.events import TOPIC_TYPES
@@ -100,21 +100,8 @@ def measure_restarts(
         for n in range(restarts)
     ]
 
-    def cli(*args: str) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "mfgsync.flows.cli", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"mfgsync {' '.join(args)} failed: {done.stderr[-3000:]}")
-
-    cli("topics", "create", "--partitions", "4")
-    cli("produce", "--input", str(base))
+    run_cli(env, "topics", "create", "--partitions", "4")
+    run_cli(env, "produce", "--input", str(base))
     recovery, kept = work / "recovery", work / "recovery.built"
     run = [sys.executable, "-m", "mfgsync.flows.cli", "run", "--recovery-dir", str(recovery)]
     run += ["--today", spec.today.isoformat()]
@@ -148,7 +135,7 @@ def measure_restarts(
         for n, part in enumerate(parts):
             shutil.rmtree(recovery)
             shutil.copytree(kept, recovery)
-            cli("produce", "--input", str(part))
+            run_cli(env, "produce", "--input", str(part))
             time.sleep(1.0)  # the watch has a sample of the output before the start
             proc, started = start(f"restart{n:02d}", run)
             profiler = _spy(proc, work / "spy.txt") if spy and n == 0 else None

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULT_PREFIX, ROOT, machine, service_env, stop_group, topic_stats
+from bench.common import RESULT_PREFIX, ROOT, machine, run_cli, service_env, stop_group, topic_stats
 from bench.data import Spec, generate
 from bench.e2e import output_topics, reset_outputs
 from bench.storm import CHANGELOGS, compare, live, replay_changelog, topic_records
@@ -47,21 +47,6 @@ from bench.storm import CHANGELOGS, compare, live, replay_changelog, topic_recor
 QUICK = Spec(events=40_000, keys=1_000)
 FULL = Spec(events=200_000, keys=4_000)
 PARTITIONS = 8
-
-
-def _cli(env: dict[str, str], *args: str, timeout: float = 900) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "mfgsync.flows.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"mfgsync {' '.join(args)} exited {done.returncode}: {done.stderr[-3000:]}")
-    return done.stdout
 
 
 def cluster_commands(
@@ -221,10 +206,10 @@ def run_scale(
     with source.open("w") as out:
         for event in generate(spec):
             out.write(json.dumps({"type": type(event).__name__, **event.model_dump(mode="json")}) + "\n")
-    _cli(env, "topics", "create", "--partitions", str(PARTITIONS))
-    _cli(env, "produce", "--quiet", "--input", str(source))
+    run_cli(env, "topics", "create", "--partitions", str(PARTITIONS))
+    run_cli(env, "produce", "--quiet", "--input", str(source))
     replay_dir = work / "replay"
-    _cli(
+    run_cli(
         env,
         "replay",
         "--quiet",

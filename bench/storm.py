@@ -49,7 +49,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from bench.common import RESULT_PREFIX, ROOT, service_env
+from bench.common import RESULT_PREFIX, ROOT, run_cli, service_env
 from bench.data import Spec, generate
 from mfgsync.schemas.vocabulary import is_live
 
@@ -353,28 +353,12 @@ def run_storm(
         for event in generate(spec):
             out.write(json.dumps({"type": type(event).__name__, **event.model_dump(mode="json")}) + "\n")
 
-    def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "mfgsync.flows.cli", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def run_cli(*args: str) -> None:
-        done = cli(*args)
-        if done.returncode != 0:
-            raise RuntimeError(f"mfgsync {' '.join(args)} failed: {done.stderr[-3000:]}")
-
-    run_cli("topics", "create", "--partitions", "4")
+    run_cli(env, "topics", "create", "--partitions", "4")
     parts = _split(source, max(1, storm.chunks))
 
     def publish_next_part() -> None:
         if parts:
-            run_cli("produce", "--input", str(parts.pop(0)))
+            run_cli(env, "produce", "--input", str(parts.pop(0)))
 
     publish_next_part()
 
@@ -449,10 +433,8 @@ def run_storm(
         while parts:
             publish_next_part()
         started = time.monotonic()
-        last = cli(*run_args, "--exit-at-end", timeout=1800)
+        run_cli(env, *run_args, "--exit-at-end", timeout=1800)
         ended = time.monotonic()
-        if last.returncode != 0:
-            raise RuntimeError(f"last mfgsync run exited {last.returncode}: {last.stderr[-3000:]}")
         lives.append(
             {
                 "life_s": round(ended - started, 2),
@@ -469,9 +451,7 @@ def run_storm(
             busy.terminate()
 
     replay_dir = work / "replay"
-    done = cli("replay", "--input", str(source), "--output", str(replay_dir), "--today", today)
-    if done.returncode != 0:
-        raise RuntimeError(f"mfgsync replay failed: {done.stderr[-3000:]}")
+    run_cli(env, "replay", "--input", str(source), "--output", str(replay_dir), "--today", today)
     topics: dict[str, Any] = {}
     equal = True
     for topic in CHANGELOGS:
