@@ -43,7 +43,7 @@ from typing import Any
 
 from bench.common import EPOCH, TODAY, emit_result, percentile
 from bench.reference import reference_plan
-from mfgsync.flows.gc_tuning import collector_paused, tune_gc
+from mfgsync.flows.gc_tuning import planning_pass, tune_gc
 from mfgsync.operators.dedup import DedupWindow
 from mfgsync.operators.guard import IngestGuard
 from mfgsync.operators.inventory import InventoryPosition, PositionChanged
@@ -344,8 +344,11 @@ def run(
     service_gc: bool = True,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"bucket": bucket, "gc_thresholds": gc.get_threshold(), "gc": service_gc}
-    # Each pass runs as the service runs it: with the collector paused (`collector_paused`).
-    pause = collector_paused if service_gc else contextlib.nullcontext
+
+    # Each pass runs under the service's collector policy for its size (`planning_pass`).
+    def pause(items: int) -> contextlib.AbstractContextManager[None]:
+        return planning_pass(items) if service_gc else contextlib.nullcontext()
+
     plant = Plant(items, lines, levels, orders)
     events = plant.master_and_orders()
     result["plant"] = {
@@ -371,7 +374,7 @@ def run(
     result["load_s"] = round(time.perf_counter() - started, 3)
     _log(f"loaded {len(events)} events in {result['load_s']} s; plan_all ...")
     t0, c0 = time.perf_counter(), time.process_time()
-    with pause():
+    with pause(len(plant.items)):
         records = planner.plan_all(TODAY)
     result["full_rebuild_s"] = round(time.perf_counter() - t0, 3)
     # CPU time too: on a shared machine it moves less with the others' load than wall time.
@@ -384,7 +387,7 @@ def run(
     result["reference"] = reference_check(planner, plant, events, result["full_rebuild_cpu_s"])
     _log(f"reference pass: {result['reference']}")
     t0, c0 = time.perf_counter(), time.process_time()
-    with pause():
+    with pause(len(plant.items)):
         again = planner.plan_all(TODAY)
     result["full_rebuild_again_s"] = round(time.perf_counter() - t0, 3)
     result["full_rebuild_again_cpu_s"] = round(time.process_time() - c0, 3)
@@ -411,8 +414,8 @@ def run(
         pos.apply_movement(move)
         fact = PositionChanged(PLANT, item, pos.position(), move.event_id)
         t1, c1 = time.perf_counter(), time.process_time()
-        with pause():
-            planner.apply(fact)
+        planner.apply(fact)
+        with pause(planner.items_to_net(TODAY)):
             outputs += len(planner.plan(TODAY))
         t2 = time.perf_counter()
         plan_cpu.append(time.process_time() - c1)
@@ -441,8 +444,8 @@ def run(
             move = plant.movement(item, seqs[item])
             positions[item].apply_movement(move)
             t1, c1 = time.perf_counter(), time.process_time()
-            with pause():
-                planner.apply(PositionChanged(PLANT, item, positions[item].position(), move.event_id))
+            planner.apply(PositionChanged(PLANT, item, positions[item].position(), move.event_id))
+            with pause(planner.items_to_net(TODAY)):
                 planner.plan(TODAY)
             by_level.setdefault(lv, []).append(time.perf_counter() - t1)
             by_level_cpu.setdefault(lv, []).append(time.process_time() - c1)
@@ -467,8 +470,8 @@ def run(
         parent = rng.choice(high)
         rev = plant.revision(parent, f"E{k:03d}", TODAY, f"ECO-{k:04d}", bump=0)
         t0, c0 = time.perf_counter(), time.process_time()
-        with pause():
-            planner.apply(rev)
+        planner.apply(rev)
+        with pause(planner.items_to_net(TODAY)):
             bom_records += len(planner.plan(TODAY))
         bom_times.append(time.perf_counter() - t0)
         bom_cpu.append(time.process_time() - c0)

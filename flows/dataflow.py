@@ -25,7 +25,7 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
 from mfgsync.connectors.jsonl import RawRecord, decode_event
-from mfgsync.flows.gc_tuning import collector_paused
+from mfgsync.flows.gc_tuning import planning_pass
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
 from mfgsync.operators.guard import IngestGuard, Verdict
 from mfgsync.operators.inventory import DEFAULT_TOLERANCE
@@ -156,7 +156,7 @@ class PlantLogic(StatefulBatchLogic[Event, PlantOut, PlantSnapshot]):
         started = self.config.clock()
         planning = self.step.planning
         published = self.config.published
-        with collector_paused():
+        with planning_pass(planning.planner.items_to_net(self.config.planning_date())):
             if planning.adopt_published and published is not None and planning.planner.plant:
                 planning.adopt(published)
                 if self.config.on_adopted is not None:

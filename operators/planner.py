@@ -300,6 +300,14 @@ class PlantPlanner:
         self.bom_changed = True
         return self.plan(today)
 
+    def items_to_net(self, today: date) -> int:
+        """About how many items the next `plan(today)` nets before its cascade.
+
+        The marked ones, or every planned item when the date moved. Cheap, for the caller's
+        collector policy (`mfgsync.flows.gc_tuning.planning_pass`).
+        """
+        return len(self.plans) if self.planned_for != today else len(self.dirty)
+
     def plan(self, today: date) -> list[OutputRecord]:
         """Re-net the marked items in low-level-code order; return the records to emit."""
         if self.planned_for != today:
