@@ -63,9 +63,18 @@ TARGETS = {
 
 
 def ensure_quix_venv(log: Path) -> Path:
-    """`bench/.venv-quix` with quixstreams and the main environment's pydantic and fastavro."""
+    """`bench/.venv-quix` with Quix Streams 3 and the main environment's fastavro.
+
+    pydantic is left to pip within the project's range: Quix Streams pins its own, which may
+    be older than the main environment's (3.28.1 needs pydantic < 2.14). Pinning the main
+    one made pip fall back to a Quix Streams of 2023 (0.5.7) that does not even import.
+    """
     python = QUIX_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import quixstreams, fastavro, pydantic"]
+    probe = [
+        str(python),
+        "-c",
+        "import quixstreams, fastavro, pydantic; assert int(quixstreams.__version__.split('.')[0]) >= 3",
+    ]
     if (
         python.exists()
         and subprocess.run(probe, capture_output=True, timeout=120, check=False).returncode == 0
@@ -75,9 +84,9 @@ def ensure_quix_venv(log: Path) -> Path:
         subprocess.run(
             [sys.executable, "-m", "venv", str(QUIX_VENV)], check=True, timeout=300, stdout=out, stderr=out
         )
-        pins = [f"{name}=={metadata.version(name)}" for name in ("pydantic", "fastavro")]
+        pins = [f"fastavro=={metadata.version('fastavro')}", "pydantic>=2.7,<3"]
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "quixstreams", *pins],
+            [str(python), "-m", "pip", "install", "-q", "quixstreams>=3,<4", *pins],
             check=True, timeout=900, stdout=out, stderr=out,
         )  # fmt: skip
     return python
@@ -129,7 +138,7 @@ def run(quick: bool, profile: bool, work: Path, cap_s: float | None = None) -> d
     _step("quix venv")
     quix_python = ensure_quix_venv(work / "quix-venv.log")
     results["machine"]["versions"]["quixstreams"] = subprocess.run(
-        [str(quix_python), "-c", "import quixstreams, confluent_kafka; print(quixstreams.__version__, \"confluent-kafka\", confluent_kafka.__version__)"],
+        [str(quix_python), "-c", "import quixstreams, confluent_kafka, pydantic; print(quixstreams.__version__, \"confluent-kafka\", confluent_kafka.__version__, \"pydantic\", pydantic.VERSION)"],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout.strip()  # fmt: skip
     spec = data.Spec(events=sizes["data"]["events"], keys=sizes["data"]["keys"])
