@@ -63,7 +63,7 @@ TARGETS = {
 
 
 def ensure_quix_venv(log: Path) -> Path:
-    """`bench/.venv-quix` with Quix Streams 3 and the main environment's fastavro.
+    """`bench/.venv-quix` with Quix Streams 3, the main environment's fastavro, and mfgsync.
 
     pydantic is left to pip within the project's range: Quix Streams pins its own, which may
     be older than the main environment's (3.28.1 needs pydantic < 2.14). Pinning the main
@@ -73,7 +73,8 @@ def ensure_quix_venv(log: Path) -> Path:
     probe = [
         str(python),
         "-c",
-        "import quixstreams, fastavro, pydantic; assert int(quixstreams.__version__.split('.')[0]) >= 3",
+        "import quixstreams, fastavro, pydantic, mfgsync.connectors.avro_codec; "
+        "assert int(quixstreams.__version__.split('.')[0]) >= 3",
     ]
     if (
         python.exists()
@@ -87,6 +88,12 @@ def ensure_quix_venv(log: Path) -> Path:
         pins = [f"fastavro=={metadata.version('fastavro')}", "pydantic>=2.7,<3"]
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "quixstreams>=3,<4", *pins],
+            check=True, timeout=900, stdout=out, stderr=out,
+        )  # fmt: skip
+        # The peer decodes with the project's own codec and models: mfgsync itself, without
+        # its dependencies (bytewax, ...), which the peer does not import.
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)],
             check=True, timeout=900, stdout=out, stderr=out,
         )  # fmt: skip
     return python
