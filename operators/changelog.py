@@ -24,17 +24,7 @@ Row = tuple[Any, ...]
 
 def content_fields(model: type[OutputRecord]) -> tuple[str, ...]:
     """The fields a `Row` of `model` holds, in order: every field but `state`."""
-    return tuple(name for name in model.model_fields if name != "state")
-
-
-_CONTENT: dict[type[OutputRecord], Callable[[dict[str, Any]], Row]] = {}
-
-
-def _content_of(model: type[OutputRecord]) -> Callable[[dict[str, Any]], Row]:
-    getter = _CONTENT.get(model)
-    if getter is None:
-        getter = _CONTENT[model] = itemgetter(*content_fields(model))
-    return getter
+    return _layout(model).content
 
 
 @dataclass
@@ -57,13 +47,13 @@ class Changelog(Generic[R]):
         as it is, exactly as `update` of the built record would; so re-planning that changes
         nothing builds nothing.
         """
-        content = _content_of(model)
-        names = content_fields(model)
+        layout = _layout(model)
+        content_of = layout.content_of
         return self._replace(
             scope,
             ((row[0], row) for row in rows),
-            lambda before, row: content(before.__dict__) == row,
-            lambda row, state: _build(model, names, row, state),
+            lambda before, row: content_of(before.__dict__) == row,
+            lambda row, state: _build(model, layout, row, state),
         )
 
     def _replace(
@@ -136,23 +126,21 @@ class Changelog(Generic[R]):
         return record.model_copy(update={"state": state})
 
 
-def _build(model: type[R], names: tuple[str, ...], row: Row, state: str | None) -> R:
+def _build(model: type[R], layout: _Layout, row: Row, state: str | None) -> R:
     # No validation: rows are made of validated facts and of the planner's own floats,
     # dates and tuples, exactly the values validation would keep (`tests/test_changelog.py`
     # checks that every record a planner run emits validates to itself).
-    layout = _LAYOUTS.get(model)
-    if layout is None:
-        layout = _LAYOUTS[model] = _Layout.of(model)
-    if layout.state_at is None or state is None or not layout.plain:
-        values = dict(zip(names, row, strict=True))
+    at = layout.state_at
+    if not layout.plain or (at is not None and state is None):
+        values = dict(zip(layout.content, row, strict=True))
         if state is not None:
             values["state"] = state
-        return cast(R, model.model_construct(**values))
+        return cast(R, model.model_construct(**values))  # (a stateful model's default state)
     # What `model_construct` does for a plain model, at a third of its cost: a full rebuild
     # builds half a million records (`tests/test_changelog.py` holds the two equal, down to
     # the order of `__dict__`, which is the order of the JSON).
-    at = layout.state_at
-    values = dict(zip(layout.names, (*row[:at], state, *row[at:]), strict=True))
+    full = row if at is None else (*row[:at], state, *row[at:])
+    values = dict(zip(layout.names, full, strict=True))
     record = model.__new__(model)
     _set(record, "__dict__", values)
     _set(record, "__pydantic_fields_set__", set(values))
@@ -166,20 +154,27 @@ _set = object.__setattr__
 
 @dataclass(frozen=True)
 class _Layout:
-    """How `_build` makes records of one model."""
+    """How the changelog reads and builds records of one model."""
 
     names: tuple[str, ...]
     """Every field, in the model's order."""
+    content: tuple[str, ...]
+    """The fields of a `Row`: every field but `state`, in the model's order."""
+    content_of: Callable[[dict[str, Any]], Row]
+    """A record's `Row`, from its `__dict__`."""
     state_at: int | None
-    """The position of `state` among them (None: the model has no state)."""
+    """The position of `state` among `names` (None: the model has no state)."""
     plain: bool
     """No aliases, extra fields, private attributes or post-init hook: construct is four stores."""
 
     @classmethod
     def of(cls, model: type[OutputRecord]) -> _Layout:
         names = tuple(model.model_fields)
+        content = tuple(name for name in names if name != "state")
         return cls(
             names=names,
+            content=content,
+            content_of=itemgetter(*content),
             state_at=names.index("state") if "state" in names else None,
             plain=(
                 model.__pydantic_post_init__ is None
@@ -192,6 +187,13 @@ class _Layout:
 
 
 _LAYOUTS: dict[type[OutputRecord], _Layout] = {}
+
+
+def _layout(model: type[OutputRecord]) -> _Layout:
+    layout = _LAYOUTS.get(model)
+    if layout is None:
+        layout = _LAYOUTS[model] = _Layout.of(model)
+    return layout
 
 
 def _state(record: OutputRecord) -> str | None:

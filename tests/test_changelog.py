@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from mfgsync.operators.changelog import Changelog, _build, content_fields
+from mfgsync.operators.changelog import Changelog, _build, _layout, content_fields
 from mfgsync.schemas.outputs import AvailabilityRecord, OutputRecord, ProcurementTrigger, ShortageSignal
 from mfgsync.schemas.vocabulary import TRIGGER_STATES
 
@@ -124,7 +124,7 @@ def test_a_built_record_is_exactly_what_model_construct_makes(
     example = _example(model)
     names = content_fields(model)
     row = tuple(example.__dict__[name] for name in names)
-    built = _build(model, names, row, state)
+    built = _build(model, _layout(model), row, state)
     values = dict(zip(names, row, strict=True)) | ({"state": state} if state else {})
     constructed = model.model_construct(**values)
     assert built == constructed
