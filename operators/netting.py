@@ -55,7 +55,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import Any, TypeVar
 
 from mfgsync.operators.calendar import BucketCalendar
 from mfgsync.operators.lot_sizing import proposal_quantities
@@ -68,7 +67,6 @@ from mfgsync.schemas.vocabulary import Severity
 __all__ = [
     "EPS",
     "MAX_CAUSES",
-    "IdMemo",
     "ItemPlan",
     "LotSizeRule",
     "PlannedOrder",
@@ -86,8 +84,6 @@ MAX_CAUSES = 16
 """Cause event ids and correlation ids kept per requirement, order and signal (sorted, first
 ones). They travel down the BOM levels, so the bound keeps netting cost flat."""
 MAX_IMPACTED = 50
-S = TypeVar("S")
-V = TypeVar("V")
 
 
 @value_type
@@ -165,15 +161,12 @@ def net_item(
     today: date,
     calendar: BucketCalendar,
     stock_date: date | None = None,
-    memo: IdMemo | None = None,
 ) -> ItemPlan:
     """Net one item over its requirements and receipts (see the module rules).
 
     `stock_date` is the date of the stock position `available` (its latest stock event):
     the date a safety-stock replenishment for stock already short is needed (default: today).
-    `memo` is the item's `IdMemo` from its last netting, if any (the answer is the same).
     """
-    ids = _Ids(memo)
     first = calendar.start_of(today)
     bucket = _bucket_function(calendar, first)
 
@@ -229,31 +222,29 @@ def net_item(
         planned.append((k, lots))
         balance += sum(lots) * settings.yield_factor
 
-    orders = tuple(_proposals(settings, planned, steps, today, ids))
+    orders = tuple(_proposals(settings, planned, steps, today))
     shortage = None
     if shortage_bucket is not None:
         # Every requirement due in a short bucket; map/attrgetter keep these loops in C, as
         # a shortage deep in a BOM can span hundreds of requirements.
-        impacted = tuple(chain.from_iterable(map(by_bucket.get, short_buckets, repeat(()))))
+        impacted = list(chain.from_iterable(map(by_bucket.get, short_buckets, repeat(()))))
         movable = queue.movable(shortage_bucket)
         below_zero = projected_min < -EPS
-        references, causes, corrs = ids.get("shortage", impacted, _impacted_ids)
         shortage = Shortage(
             date=shortage_bucket,
             qty=_round(shortage_qty),
             severity=shortage_severity(
                 shortage_bucket, shortage_qty, movable, below_zero, settings.lead_time_days, today, calendar
             ),
-            impacted_orders=references,
-            cause_ids=causes,
-            correlation_ids=corrs,
+            impacted_orders=_capped(map(_reference, impacted), MAX_IMPACTED),
+            cause_ids=union_ids(map(_cause_ids, impacted), MAX_CAUSES),
+            correlation_ids=union_ids(map(_correlation_ids, impacted), MAX_CAUSES),
             movable_qty=_round(movable),
             below_zero=below_zero,
         )
     actions = queue.actions()
     cancelled = sum(a.receipt.usable for a in actions if a.kind == "CANCEL")
     excess = max(0.0, min(available, before - ss - cancelled))
-    ids.done()
     return ItemPlan(
         planned_orders=orders,
         receipt_actions=actions,
@@ -361,7 +352,6 @@ def _proposals(
     planned: list[tuple[int, tuple[float, ...]]],
     steps: list[_Step],
     today: date,
-    ids: _Ids,
 ) -> Iterable[PlannedOrder]:
     """The proposals, dated: safety time, planning time fence, lead time offset."""
     fence_end = today + timedelta(days=settings.planning_time_fence_days)
@@ -376,9 +366,9 @@ def _proposals(
         # Causes: the requirements of its own step; correlation ids: of every requirement
         # it serves, up to the next step with proposals.
         until = planned[j + 1][0] if j + 1 < len(planned) else len(steps)
-        served = tuple(s.requirements for s in steps[k:until])
-        causes = ids.get(("causes", step.covers), step.requirements, _cause_union)
-        corrs = ids.get(("served", step.covers), served, _served_correlations)
+        served = chain.from_iterable(s.requirements for s in steps[k:until])
+        causes = union_ids(map(_cause_ids, step.requirements), MAX_CAUSES)
+        corrs = union_ids(map(_correlation_ids, served), MAX_CAUSES)
         for n, qty in enumerate(lots):
             yield PlannedOrder(
                 need_date=due,
@@ -391,66 +381,6 @@ def _proposals(
                 release_in_past=in_past,
                 earliest_receipt_date=today + lead if in_past else None,
             )
-
-
-class IdMemo:
-    """What one item's last netting derived from its requirements for ids, by its sources.
-
-    A proposal's cause and correlation ids and a shortage's impacted orders and ids are
-    unions over the requirements they come from, and depend on nothing else. An item is
-    netted again when some of its requirements changed, mostly a few of hundreds: the other
-    steps have the same requirements as the last time, mostly the very same objects, and
-    comparing those tuples (which tuple equality does by identity first, in C) costs far less
-    than the unions. Kept by the planner beside the item's plan, never pickled.
-    """
-
-    __slots__ = ("entries",)
-
-    def __init__(self) -> None:
-        self.entries: dict[object, tuple[object, Any]] = {}
-
-
-class _Ids:
-    """One netting's view of an `IdMemo`: reuse a value whose source is equal, keep the new ones."""
-
-    __slots__ = ("fresh", "memo", "old")
-
-    def __init__(self, memo: IdMemo | None) -> None:
-        self.memo = memo
-        self.old = memo.entries if memo is not None else {}
-        self.fresh: dict[object, tuple[object, Any]] = {}
-
-    def get(self, key: object, source: S, make: Callable[[S], V]) -> V:
-        hit = self.old.get(key)
-        if hit is not None and hit[0] == source:
-            value: V = hit[1]
-        else:
-            value = make(source)
-        self.fresh[key] = (source, value)
-        return value
-
-    def done(self) -> None:
-        if self.memo is not None:
-            self.memo.entries = self.fresh  # what this netting used: the memo stays bounded
-
-
-def _cause_union(requirements: tuple[Requirement, ...]) -> tuple[str, ...]:
-    return union_ids(map(_cause_ids, requirements), MAX_CAUSES)
-
-
-def _served_correlations(served: tuple[tuple[Requirement, ...], ...]) -> tuple[str, ...]:
-    return union_ids(map(_correlation_ids, chain.from_iterable(served)), MAX_CAUSES)
-
-
-def _impacted_ids(
-    impacted: tuple[Requirement, ...],
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """A shortage's impacted orders, cause ids and correlation ids."""
-    return (
-        _capped(map(_reference, impacted), MAX_IMPACTED),
-        union_ids(map(_cause_ids, impacted), MAX_CAUSES),
-        union_ids(map(_correlation_ids, impacted), MAX_CAUSES),
-    )
 
 
 def _capped(values: Iterable[str], limit: int) -> tuple[str, ...]:

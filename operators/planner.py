@@ -30,7 +30,6 @@ from mfgsync.operators.changelog import Changelog
 from mfgsync.operators.inventory import ComponentIssued, PositionChanged, StockPosition
 from mfgsync.operators.netting import (
     EPS,
-    IdMemo,
     ItemPlan,
     PlannedOrder,
     PlanningSettings,
@@ -101,11 +100,9 @@ class _Memo:
     cannot recompute, and are dropped whenever the BOM changes.
     """
 
-    __slots__ = ("bom", "ids", "proposals", "settings")
+    __slots__ = ("bom", "proposals", "settings")
 
     def __init__(self) -> None:
-        self.ids: dict[str, IdMemo] = {}
-        """Per item: the id unions of its last netting (`IdMemo`; valid whatever the BOM)."""
         self.bom: object | None = None
         """The BOM's derived graph the caches were filled under (see `BomBook._derive`)."""
         self.proposals: dict[str, dict[PlannedOrder, tuple[tuple[str, Requirement], ...]]] = {}
@@ -411,11 +408,9 @@ class PlantPlanner:
             )
             requirements = own + covered
             changed_rest = self._store_use_up(item, rest)
-        ids = self.memo.ids.get(item)
-        if ids is None:
-            ids = self.memo.ids[item] = IdMemo()
-        available, stock_date = position.available, self.stock_dates.get(item)
-        plan = net_item(settings, available, requirements, receipts, today, calendar, stock_date, ids)
+        plan = net_item(
+            settings, position.available, requirements, receipts, today, calendar, self.stock_dates.get(item)
+        )
         self.plans[item] = plan
         phased_out = self.bom.phased_out().get(item)
         phased_in = self.bom.phased_in().get(item)
