@@ -388,9 +388,7 @@ class PlantStep:
         else:
             self.waiting.add(key)
         for item in released:
-            if isinstance(item, SyncException):
-                out.append(item)
-            elif not is_admitted(item):
+            if isinstance(item, SyncException) or not is_admitted(item):
                 out.append(item)
             elif is_stock_event(item.event):
                 stock = item.event
@@ -410,7 +408,8 @@ class PlantStep:
     ) -> None:
         self.dirty.add(INVENTORY + ikey)
         for item in items:
-            if isinstance(item, PositionChanged | ComponentIssued):  # `is_planning_fact`
+            # `is_planning_fact`, inline: a TypeGuard does not narrow the other branch.
+            if isinstance(item, PositionChanged | ComponentIssued):
                 facts.append(item)
             else:
                 out.append(item)
