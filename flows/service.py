@@ -245,6 +245,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
         on_rejected=board.output_rejected,
         dead_letter=functools.partial(rejected_output_letter, max_raw=settings.dlq_max_raw_bytes),
         ledger=ledger,
+        each_batch=settings.recovery_dir is not None,  # only a snapshot relies on delivery
     )
     op.output("kafka_out", records, sink)  # written by the worker that made them: no exchange
     tune_gc()
