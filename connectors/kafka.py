@@ -109,6 +109,7 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
         self._snapshotted = offset
         self._eof = False
         self._idle = False
+        self._lag_told = False
         self._committed_at = datetime.now(UTC)
         settings = {**config, "enable.auto.commit": "false", "enable.partition.eof": str(not tail).lower()}
         if on_lag is not None:
@@ -146,6 +147,8 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
             )
             self._offset = offset + 1
         self._idle = not batch
+        if batch and not self._lag_told and self._on_lag is not None:
+            self._tell_first_lag()
         if self._commit and not self._durable and datetime.now(UTC) - self._committed_at > COMMIT_EVERY:
             self._commit_offset(self._offset)
         return batch
@@ -169,6 +172,19 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
 
     def close(self) -> None:
         self._consumer.close()
+
+    def _tell_first_lag(self) -> None:
+        """The lag after the first batch, from the watermark its fetch brought (no request).
+
+        librdkafka's statistics come a second after the start: by then a service starting on
+        a backlog would have planned its first batches as if it were live.
+        """
+        _, high = self._consumer.get_watermark_offsets(
+            TopicPartition(self._topic, self._partition), cached=True
+        )
+        if high is not None and high >= 0 and self._on_lag is not None:
+            self._lag_told = True
+            self._on_lag(self._topic, self._partition, max(0, high - self._offset))
 
     def _stats(self, stats_json: str) -> None:
         stats = json.loads(stats_json)

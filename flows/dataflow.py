@@ -91,6 +91,10 @@ class FlowConfig:
     plan_share: float = 0.5
     """Live mode: at most about this share of a worker's time goes to re-planning
     (`operators/pace.py`)."""
+    catch_up_plan_s: float = 0.0
+    """Live mode: while `catching_up()`, a plant plans at most once per this many seconds."""
+    catching_up: Callable[[], bool] | None = field(default=None, compare=False)
+    """Whether this process reads a backlog (service mode: its consumer lag)."""
     clock: Clock = field(default=system_clock, compare=False)
     published: Published | None = field(default=None, compare=False)
     """What a plant already published (service mode), adopted by its planner on start."""
@@ -133,19 +137,26 @@ class PlantLogic(StatefulBatchLogic[Event, PlantOut, PlantSnapshot]):
     def on_batch(self, values: list[Event]) -> tuple[Iterable[PlantOut], bool]:
         now = self.config.clock()
         out: list[PlantOut] = self.step.offer(values, now.timestamp())
-        if self.step.planning.pending and self.step.planning.due(now):
+        if self.step.planning.pending and self.step.planning.due(now, self._catching_up()):
             out.extend(self._plan())
         return out, StatefulBatchLogic.RETAIN  # else held for the end, or planned after the pause
 
     def on_notify(self) -> tuple[Iterable[PlantOut], bool]:
-        # A guard's wait limit passed, the pause after a long pass is over, or a new day moves
-        # every bucket.
+        # A guard's wait limit passed, the pause after a long pass is over, a pass held back
+        # for catching up may run, or a new day moves every bucket.
         now = self.config.clock()
         out: list[PlantOut] = self.step.expire(now.timestamp())
-        due_pass = self.plan_wake is not None and now >= self.plan_wake
-        if due_pass or (self.step.planning.pending and self.step.planning.due(now)):
+        planning = self.step.planning
+        catching_up = self._catching_up()
+        new_day = not planning.pending and self.plan_wake is not None and now >= self.plan_wake
+        if (new_day and not catching_up) or (
+            (planning.pending or new_day) and planning.due(now, catching_up)
+        ):
             out.extend(self._plan())
         return out, StatefulBatchLogic.RETAIN
+
+    def _catching_up(self) -> bool:
+        return self.config.catching_up is not None and self.config.catching_up()
 
     def on_eof(self) -> tuple[Iterable[PlantOut], bool]:
         out: list[PlantOut] = self.step.flush()
@@ -218,7 +229,7 @@ def plant_builder(config: FlowConfig) -> Callable[[PlantSnapshot | None], PlantL
         step = PlantStep(
             PlanningStep(
                 planner,
-                PlanningPace(share=config.plan_share),
+                PlanningPace(share=config.plan_share, catch_up_s=config.catch_up_plan_s),
                 at_end_only=hold,
                 adopt_published=config.published is not None,
             ),

@@ -126,6 +126,11 @@ class StatusBoard:
 
     # ------------------------------------------------------------ views out
 
+    def backlog(self) -> int:
+        """Messages this process's input partitions lag in all (librdkafka statistics)."""
+        with self._lock:
+            return self.view.backlog()
+
     def ready(self) -> bool:
         """Every assigned partition reported, and none lags more than `ready_max_lag`."""
         with self._lock:

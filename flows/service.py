@@ -178,8 +178,12 @@ def flow_config(
     settings: Settings,
     published: PublishedRecords | None,
     observer: PlanObserver | None = None,
+    backlog: Callable[[], int] | None = None,
 ) -> FlowConfig:
-    """The dataflow configuration of the service."""
+    """The dataflow configuration of the service; `backlog` tells the consumer lag in messages."""
+    catching_up = None
+    if backlog is not None and settings.catch_up_plan_s > 0:
+        catching_up = lambda: backlog() > settings.catch_up_lag  # noqa: E731
     return FlowConfig(
         bucket=settings.bucket,
         today=settings.today,
@@ -191,6 +195,8 @@ def flow_config(
         published=published,
         observer=observer,
         snapshots=settings.recovery_dir is not None,
+        catch_up_plan_s=settings.catch_up_plan_s,
+        catching_up=catching_up,
     )
 
 
@@ -210,7 +216,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
     kafka = {**settings.librdkafka(), "logger": kafka_logger()}
     ledger = DeliveryLedger()
     config = replace(
-        flow_config(settings, published_reader(settings, serde), board),
+        flow_config(settings, published_reader(settings, serde), board, board.backlog),
         delivered=ledger.current,
         on_adopted=board.adopted,
     )

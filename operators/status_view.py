@@ -225,6 +225,10 @@ class StatusView:
 
     # ----------------------------------------------------------------- outputs
 
+    def backlog(self) -> int:
+        """Messages this process's input partitions lag in all, as last reported."""
+        return sum(self.consumer_lag.values())
+
     def ready(self) -> bool:
         """Every assigned partition reported, and none lags more than `ready_max_lag`."""
         if not self.assigned or set(self.consumer_lag) < self.assigned:

@@ -230,6 +230,9 @@ class InventoryStep:
 
 # ---------------------------------------------------------------- planning step
 
+CATCH_UP_RECHECK = timedelta(seconds=1)
+"""While a pass is held back for catching up, how often to look whether the backlog is read."""
+
 
 @dataclass
 class PlanningStep:
@@ -260,9 +263,9 @@ class PlanningStep:
         self.pending.extend(facts)
         return True
 
-    def due(self, now: datetime) -> bool:
-        """A pass may run at `now`."""
-        return self.pace.due(now)
+    def due(self, now: datetime, catching_up: bool = False) -> bool:
+        """A pass may run at `now` (see `PlanningPace.due`)."""
+        return self.pace.due(now, catching_up)
 
     def plan(
         self, today: date, published: Published | None = None
@@ -294,6 +297,10 @@ class PlanningStep:
         """When the next pass is due without new facts: the pause's end, or the next day."""
         if self.at_end_only:
             return None
+        held = self.pace.held_until()
+        if self.pending and held is not None:
+            # Look again soon: the pass runs once the backlog is read, or when the hold ends.
+            return min(held, max(now + CATCH_UP_RECHECK, self.pace.next_pass or now))
         if self.pending and self.pace.next_pass is not None:
             return self.pace.next_pass
         if date_fixed:

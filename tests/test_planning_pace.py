@@ -1,4 +1,5 @@
-"""Live planning paces itself: at most about half the worker's time goes to re-planning.
+"""Live planning paces itself: at most about half the worker's time goes to re-planning,
+and while the service catches up on a backlog a plant plans at most once per hold.
 
 The rule is `operators/pace.py` inside `operators/steps.PlanningStep`; the last tests run it
 through the bytewax adapter of the plant (`PlantLogic`), which reads the clock for it.
@@ -10,6 +11,8 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from mfgsync.flows.dataflow import FlowConfig, PlantLogic, plant_builder
+from mfgsync.flows.service import flow_config
+from mfgsync.flows.settings import Settings
 from mfgsync.operators.guard import Verdict
 from mfgsync.operators.pace import PlanningPace
 from mfgsync.operators.planner import PlantPlanner
@@ -119,3 +122,86 @@ def test_quick_passes_plan_after_every_batch():
     planning.on_batch([params("A"), demand("D1", "A", 10, DUE)])
     second, _ = planning.on_batch([demand("D2", "A", 5, DUE)])
     assert any(r.TOPIC == "procurement.triggers" and r.qty == 15 for r in records(second))
+
+
+# ------------------------------------------------------------------ catching up
+
+
+def test_while_catching_up_a_pass_waits_for_the_hold_from_when_it_was_first_held():
+    pace = PlanningPace(share=0.5, catch_up_s=30)
+    assert not pace.due(T0, catching_up=True)  # the hold starts here
+    assert pace.held_until() == T0 + seconds(30)
+    assert not pace.due(T0 + seconds(29), catching_up=True)
+    assert pace.due(T0 + seconds(30), catching_up=True)
+    pace.passed(T0 + seconds(30), T0 + seconds(30))
+    assert pace.held_until() is None  # a pass ends the hold
+    assert not pace.due(T0 + seconds(31), catching_up=True)
+    assert pace.held_until() == T0 + seconds(61)
+
+
+def test_once_the_backlog_is_read_a_held_pass_runs_at_once():
+    pace = PlanningPace(share=0.5, catch_up_s=30)
+    assert not pace.due(T0, catching_up=True)
+    assert pace.due(T0 + seconds(2), catching_up=False)
+
+
+def test_without_a_hold_catching_up_changes_nothing_and_the_pause_still_applies():
+    free = PlanningPace(share=0.5, catch_up_s=0)
+    assert free.due(T0, catching_up=True)
+    held = PlanningPace(share=0.5, catch_up_s=30)
+    held.passed(T0, T0 + seconds(2))
+    assert not held.due(T0 + seconds(3), catching_up=False)  # inside the pause after a pass
+    assert held.held_until() is None  # the pause, not the hold, kept it back
+
+
+def test_a_held_pass_looks_again_every_second_until_its_hold_ends():
+    planning = PlanningStep(PlantPlanner("P1"), PlanningPace(share=0.5, catch_up_s=30))
+    assert planning.take([params("A"), demand("D1", "A", 10, DUE)])
+    assert not planning.due(T0, catching_up=True)
+    assert planning.wake_at(T0, date_fixed=True) == T0 + seconds(1)
+    assert planning.wake_at(T0 + seconds(29.5), date_fixed=True) == T0 + seconds(30)
+
+
+def catching_up_logic(clock: SteppedClock, behind: list[bool]) -> PlantLogic:
+    config = FlowConfig(
+        today=TODAY, plan_on="batch", clock=clock, catch_up_plan_s=30, catching_up=lambda: behind[0]
+    )
+    return plant_builder(config)(None)
+
+
+def test_a_plant_catching_up_plans_when_the_backlog_is_read_with_every_fact_held_so_far():
+    behind = [True]
+    clock = SteppedClock(T0)
+    planning = catching_up_logic(clock, behind)
+    first, _ = planning.on_batch([params("A"), demand("D1", "A", 10, DUE)])
+    second, _ = planning.on_batch([demand("D2", "A", 5, DUE)])
+    assert records(first) == records(second) == []  # held while the backlog is read
+    assert planning.notify_at() == T0 + seconds(1)
+    clock.instants = [T0 + seconds(1)]
+    assert records(planning.on_notify()[0]) == []  # still behind
+    behind[0] = False
+    clock.instants = [T0 + seconds(2)]
+    caught_up, _ = planning.on_notify()
+    assert any(r.TOPIC == "procurement.triggers" and r.qty == 15 for r in records(caught_up))
+
+
+def test_a_plant_that_stays_behind_still_plans_once_per_hold():
+    clock = SteppedClock(T0)
+    planning = catching_up_logic(clock, [True])
+    assert records(planning.on_batch([params("A"), demand("D1", "A", 10, DUE)])[0]) == []
+    clock.instants = [T0 + seconds(29)]
+    assert records(planning.on_batch([demand("D2", "A", 5, DUE)])[0]) == []
+    clock.instants = [T0 + seconds(30)]
+    planned, _ = planning.on_notify()
+    assert any(r.TOPIC == "procurement.triggers" and r.qty == 15 for r in records(planned))
+
+
+def test_the_service_is_catching_up_when_its_partitions_lag_more_than_the_setting():
+    lag = [0]
+    config = flow_config(Settings(catch_up_lag=20_000, catch_up_plan_s=30), None, None, lambda: lag[0])
+    assert config.catch_up_plan_s == 30 and config.catching_up is not None
+    assert not config.catching_up()
+    lag[0] = 20_001
+    assert config.catching_up()
+    off = flow_config(Settings(catch_up_plan_s=0), None, None, lambda: lag[0])
+    assert off.catching_up is None

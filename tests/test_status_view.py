@@ -333,3 +333,12 @@ def test_the_status_document_shows_the_latest_lag_report_per_source_and_the_aler
     assert list(document["lag"]) == ["MES", "SAP"]
     assert document["events"]["superseded"] == 1
     assert document["alerts"] == health
+
+
+def test_the_backlog_is_what_every_partition_lags_in_all():
+    view = StatusView(T0, ready_max_lag=10)
+    assert view.backlog() == 0  # nothing reported: not behind
+    view.partition_lag("erp.movements", 0, 15_000)
+    view.partition_lag("erp.movements", 1, 6_000)
+    view.partition_lag("erp.movements", 0, 14_000)  # the latest report of a partition counts
+    assert view.backlog() == 20_000
