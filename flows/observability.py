@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +46,9 @@ class StatusBoard:
         self.started = clock()
         self.view = StatusView(self.started, ready_max_lag=ready_max_lag)
         self._lock = threading.Lock()
+        self._lag_children: dict[str, Any] = {}
+        self._event_children: dict[tuple[str, str], Any] = {}
+        """Metric children by label values (`labels()` takes a lock and builds a key each call)."""
 
     @property
     def ready_max_lag(self) -> int:
@@ -53,23 +57,48 @@ class StatusBoard:
 
     # ------------------------------------------------------------- hooks in
 
-    def decoded(self, item: Any) -> None:
-        """Remember when an event entered the service."""
-        event_id = getattr(item, "event_id", None)
-        if event_id is None or isinstance(item, DeadLetter):
-            return
-        with self._lock:
-            self.view.ingest(event_id, self.clock().timestamp())
+    def decoded(self, items: Sequence[Any]) -> list[Any]:
+        """Remember when each event of a batch entered the service (returns nothing to emit)."""
+        ids = [item.event_id for item in items if not isinstance(item, DeadLetter)]
+        if ids:
+            at_s = self.clock().timestamp()
+            with self._lock:
+                for event_id in ids:
+                    self.view.ingest(event_id, at_s)
+        return []
 
-    def verdict(self, item: Verdict | DeadLetter) -> None:
-        """Count an input's terminal outcome; observe event lag of admitted events."""
-        topic, outcome = outcome_of(item)
-        if isinstance(item, Verdict) and outcome is Outcome.APPLIED:
-            lag = (self.clock() - item.event.event_time).total_seconds()
-            self.metrics.event_lag.labels(item.event.source).observe(max(0.0, lag))
-        self.metrics.events.labels(topic, outcome.value).inc()
+    def verdicts(self, items: Sequence[Verdict | DeadLetter]) -> list[Any]:
+        """Count a batch of terminal outcomes; observe event lag of the admitted events.
+
+        Per batch, not per input: one clock reading, one lock, one increment per counter
+        (per item, these observers took 9% of the service's time reading a backlog).
+        """
+        now = self.clock()
+        counted: Counter[tuple[str, Outcome]] = Counter()
+        for item in items:
+            topic, outcome = outcome_of(item)
+            counted[(topic, outcome)] += 1
+            if outcome is Outcome.APPLIED and isinstance(item, Verdict):
+                lag = (now - item.event.event_time).total_seconds()
+                self._event_lag(item.event.source).observe(max(0.0, lag))
+        for (topic, outcome), n in counted.items():
+            self._events(topic, outcome.value).inc(n)
         with self._lock:
-            self.view.outcome(outcome)
+            for (_, outcome), n in counted.items():
+                self.view.outcome(outcome, n)
+        return []
+
+    def _event_lag(self, source: str) -> Any:
+        child = self._lag_children.get(source)
+        if child is None:
+            child = self._lag_children[source] = self.metrics.event_lag.labels(source)
+        return child
+
+    def _events(self, topic: str, outcome: str) -> Any:
+        child = self._event_children.get((topic, outcome))
+        if child is None:
+            child = self._event_children[(topic, outcome)] = self.metrics.events.labels(topic, outcome)
+        return child
 
     def output_rejected(self, rejected: Rejected) -> None:
         """Count an output record the broker refused (or that could not be encoded)."""
@@ -77,16 +106,23 @@ class StatusBoard:
         with self._lock:
             self.view.output_rejected(rejected.topic, rejected.key, rejected.error, rejected.reason)
 
-    def record(self, item: tuple[str, OutputRecord]) -> None:
-        """Track an emitted record's effect on open shortages, triggers and exceptions."""
-        topic, record = item
+    def records(self, items: Sequence[tuple[str, OutputRecord]]) -> list[Any]:
+        """Track a batch of emitted records' effects on open shortages, triggers, exceptions.
+
+        The open sets and the alert rule see the records in order under one lock; their
+        gauges and alerts follow in the same order (returns nothing to emit).
+        """
         with self._lock:
-            changes = self.view.output(topic, record)
-            action = self._alert_action(record)
-        self._publish(changes)
-        if changes.trigger_opened is not None:
-            self.metrics.triggers.labels(changes.trigger_opened).inc()
-        self._alert(record, action)
+            seen = [
+                (record, self.view.output(topic, record), self._alert_action(record))
+                for topic, record in items
+            ]
+        for record, changes, action in seen:
+            self._publish(changes)
+            if changes.trigger_opened is not None:
+                self.metrics.triggers.labels(changes.trigger_opened).inc()
+            self._alert(record, action)
+        return []
 
     def adopted(self, records: Sequence[OutputRecord]) -> None:
         """A plant's records published before this start: its open shortages are open here too."""

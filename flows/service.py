@@ -231,18 +231,18 @@ def build_service_flow(settings: Settings) -> Dataflow:
         durable=settings.recovery_dir is not None,
     )
     raw = op.input("kafka_in", flow, source)
-    decoded = op.inspect(
-        "observe_ingest", op.map("decode", raw, serde.decode_event), lambda _s, x: board.decoded(x)
-    )
+    decoded = op.map("decode", raw, serde.decode_event)
+    # The observers take whole batches and emit nothing: their streams end there.
+    op.flat_map_batch("observe_ingest", decoded, board.decoded)
     streams = build_core(flow, decoded, config)
-    op.inspect("observe_outcomes", streams.verdicts, lambda _s, v: board.verdict(v))
+    op.flat_map_batch("observe_outcomes", streams.verdicts, board.verdicts)
     records = op.merge(
         "with_lag_and_counts",
         streams.records,
         lag_reports(streams.verdicts, settings),
         outcome_counts(decoded, streams.verdicts),
     )
-    op.inspect("observe_records", records, lambda _s, r: board.record(r))
+    op.flat_map_batch("observe_records", records, board.records)
     names = {t: settings.topic(t) for t in OUTPUT_TYPES}
     sink = KafkaRecordSink(
         kafka,
@@ -331,14 +331,18 @@ def lag_reports(
     """`sync.lag`: per source and processing-time window, count, max, p50 and p99 of event lag."""
     length = timedelta(seconds=settings.lag_window_s)
 
-    def lag_of(item: Verdict | DeadLetter) -> tuple[str, float] | None:
-        if isinstance(item, Verdict) and item.outcome is Outcome.APPLIED:
-            return item.event.source, (datetime.now(UTC) - item.event.event_time).total_seconds()
-        return None
+    def lag_of(items: list[Verdict | DeadLetter]) -> list[tuple[str, LagWindow]]:
+        now = datetime.now(UTC)
+        return lag_parts(
+            [
+                (item.event.source, (now - item.event.event_time).total_seconds())
+                for item in items
+                if isinstance(item, Verdict) and item.outcome is Outcome.APPLIED
+            ]
+        )
 
-    samples = op.filter_map("lag_sample", verdicts, lag_of)
     # Each worker folds its batch per source first; the window of a source merges the parts.
-    parts = op.flat_map_batch("lag_part", samples, lag_parts)
+    parts = op.flat_map_batch("lag_part", verdicts, lag_of)
     keyed = op.key_on("lag_source", parts, lambda part: part[0])
     windows = fold_window(
         "lag_window",

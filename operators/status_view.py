@@ -138,9 +138,9 @@ class StatusView:
         while len(self.ingested) > self.ingest_memory:
             self.ingested.popitem(last=False)
 
-    def outcome(self, outcome: Outcome) -> None:
-        """An input reached its terminal outcome."""
-        self.outcomes[outcome.value] += 1
+    def outcome(self, outcome: Outcome, count: int = 1) -> None:
+        """`count` inputs reached this terminal outcome."""
+        self.outcomes[outcome.value] += count
 
     def output_rejected(self, topic: str, key: str, error: str, reason: str) -> None:
         """The broker refused an output record (or it could not be encoded)."""
@@ -255,7 +255,7 @@ class StatusView:
             "last_rejection": self.last_rejection,
             "partitions": sorted(self.assigned),
             "lag_reported": len(self.consumer_lag),
-            "lag_messages": sum(self.consumer_lag.values()),
+            "lag_messages": self.backlog(),
         }
 
     def _exception(self, exception: SyncException) -> RecordChanges:
