@@ -13,15 +13,18 @@ import random
 import signal
 import struct
 import time
+import uuid
 from typing import Any
 
 import fastavro
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from bench.common import topic_stats
 from bench.data import Spec, generate
+from mfgsync.connectors.kafka import KafkaRawSource
 from mfgsync.flows.scenario import scenario_events
 from mfgsync.schemas.avro import SchemaSet
 from tests.kafka_harness import COMPARED, TODAY, Service, replay_live, write_lines
@@ -123,6 +126,37 @@ def test_a_service_catching_up_on_a_backlog_plans_rarely_and_ends_with_the_repla
     # first batch (read before any lag was reported) and the final one.
     print(published)  # shown with -s
     assert published["held"] * 2 < published["every batch"], published
+
+
+def test_a_partition_is_polled_again_at_once_only_while_it_delivers_full_batches(kafka):
+    topic = f"t{uuid.uuid4().hex[:8]}.reads"
+    admin = AdminClient({"bootstrap.servers": kafka})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": kafka})
+    for n in range(150):
+        producer.produce(topic, str(n).encode())
+    producer.flush(30)
+    lags: list[int] = []
+    source = KafkaRawSource(
+        {"bootstrap.servers": kafka}, [topic], batch_size=100, on_lag=lambda t, p, lag: lags.append(lag)
+    )
+    reader = source.build_part("in", f"{topic}#0", None)
+    try:
+        batches = []
+        deadline = time.time() + 30
+        while sum(map(len, batches)) < 150 and time.time() < deadline:
+            batch = reader.next_batch()
+            if batch:
+                batches.append(batch)
+                awake = reader.next_awake()
+                if len(batch) == 100:
+                    assert awake is None, "a full batch: more may wait, poll again at once"
+                else:
+                    assert awake is not None, "what was fetched is read: wait for more"
+    finally:
+        reader.close()
+    assert [r.offset for b in batches for r in b] == list(range(150))
+    assert lags and lags[0] == 150 - len(batches[0])  # told after the first batch (its watermark)
 
 
 def test_one_and_two_processes_give_the_same_changelogs(kafka, tmp_path):
