@@ -5,8 +5,8 @@ more facts are coalesced into each pass, and when passes are quick planning foll
 batch. With `share = 0.5` a 2 s pass is followed by a 2 s pause: facts that arrive inside
 the pause wait for its end and are planned together.
 
-While its process catches up on a backlog, a plant plans at most once every `catch_up_s`
-seconds (the caller says whether it is catching up). A pass in the middle of a backlog plans
+While its process catches up on a backlog (the caller says when), a plant plans at most once
+every `catch_up_s` seconds and at most about a tenth of the time. A pass in the middle of a backlog plans
 for a state hours behind the sources and is superseded by the next: its records are churn
 for every consumer of the changelogs, and its time is taken from reading. On a 1M-event
 backlog, planning after every batch published 12.5 records per input record.
@@ -22,6 +22,9 @@ from datetime import datetime, timedelta
 
 MIN_SHARE = 0.01
 """A share at or below zero would never plan again; it is raised to this."""
+CATCH_UP_SHARE = 0.1
+"""While catching up, at most about this share of the time goes to planning: a 15 s pass of a
+large plant is followed by at least 135 s of reading."""
 
 
 @dataclass
@@ -30,23 +33,26 @@ class PlanningPace:
 
     share: float = 0.5
     catch_up_s: float = 0.0
-    """While catching up, at most one pass per this many seconds (0: no limit)."""
+    """While catching up, at least this many seconds between passes (0: no hold at all)."""
     next_pass: datetime | None = None
     """None until the first pass: the first facts are planned at once."""
+    next_catch_up_pass: datetime | None = None
+    """The same at `CATCH_UP_SHARE`: while catching up, no pass before it."""
     held_since: datetime | None = None
     """When a pass was first held back for catching up since the last pass."""
 
     def due(self, now: datetime, catching_up: bool = False) -> bool:
         """True when a pass may run at `now`.
 
-        The pause after the last pass must be over and, when `catching_up`, `catch_up_s` must
-        have passed since a pass was first held back for it (the first such call starts that
-        wait).
+        Live, the pause after the last pass must be over. When `catching_up` (and
+        `catch_up_s` is set) the longer pause at `CATCH_UP_SHARE` must be over, and then
+        `catch_up_s` must pass from the first call that found it over (that call starts the
+        hold). Once the backlog is read, only the live pause counts again.
         """
-        if self.next_pass is not None and now < self.next_pass:
-            return False
         if not catching_up or self.catch_up_s <= 0:
-            return True
+            return self.next_pass is None or now >= self.next_pass
+        if self.next_catch_up_pass is not None and now < self.next_catch_up_pass:
+            return False
         if self.held_since is None:
             self.held_since = now
         return now >= self.held_since + timedelta(seconds=self.catch_up_s)
@@ -58,7 +64,9 @@ class PlanningPace:
         return self.held_since + timedelta(seconds=self.catch_up_s)
 
     def passed(self, started: datetime, finished: datetime) -> None:
-        """Record a pass that ran from `started` to `finished`; the pause after it follows."""
+        """Record a pass that ran from `started` to `finished`; the pauses after it follow."""
+        took = finished - started
         share = min(max(self.share, MIN_SHARE), 1.0)
-        self.next_pass = finished + (finished - started) * ((1 - share) / share)
+        self.next_pass = finished + took * ((1 - share) / share)
+        self.next_catch_up_pass = finished + took * ((1 - CATCH_UP_SHARE) / CATCH_UP_SHARE)
         self.held_since = None

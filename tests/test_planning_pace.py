@@ -154,6 +154,23 @@ def test_without_a_hold_catching_up_changes_nothing_and_the_pause_still_applies(
     assert held.held_until() is None  # the pause, not the hold, kept it back
 
 
+def test_while_catching_up_planning_takes_about_a_tenth_of_the_time_then_the_hold_starts():
+    pace = PlanningPace(share=0.5, catch_up_s=5)
+    pace.passed(T0, T0 + seconds(2))  # a 2 s pass: 18 s of reading before the next one
+    assert not pace.due(T0 + seconds(19.9), catching_up=True)
+    assert pace.held_until() is None  # the hold has not started yet
+    assert not pace.due(T0 + seconds(20), catching_up=True)
+    assert pace.held_until() == T0 + seconds(25)
+    assert pace.due(T0 + seconds(25), catching_up=True)
+
+
+def test_once_the_backlog_is_read_only_the_live_pause_counts():
+    pace = PlanningPace(share=0.5, catch_up_s=30)
+    pace.passed(T0, T0 + seconds(2))
+    assert not pace.due(T0 + seconds(3), catching_up=False)
+    assert pace.due(T0 + seconds(4), catching_up=False)  # not the 18 s of the catch-up pause
+
+
 def test_a_held_pass_looks_again_every_second_until_its_hold_ends():
     planning = PlanningStep(PlantPlanner("P1"), PlanningPace(share=0.5, catch_up_s=30))
     assert planning.take([params("A"), demand("D1", "A", 10, DUE)])
@@ -205,3 +222,12 @@ def test_the_service_is_catching_up_when_its_partitions_lag_more_than_the_settin
     assert config.catching_up()
     off = flow_config(Settings(catch_up_plan_s=0), None, None, lambda: lag[0])
     assert off.catching_up is None
+
+
+def test_in_the_pause_of_a_catch_up_pass_the_plant_looks_again_every_second_not_at_once():
+    planning = PlanningStep(PlantPlanner("P1"), PlanningPace(share=0.5, catch_up_s=30))
+    planning.pace.passed(T0, T0 + seconds(2))
+    assert planning.take([params("A")])
+    assert planning.wake_at(T0 + seconds(3), date_fixed=True) == T0 + seconds(4)  # the live pause
+    assert not planning.due(T0 + seconds(5), catching_up=True)
+    assert planning.wake_at(T0 + seconds(5), date_fixed=True) == T0 + seconds(6)
