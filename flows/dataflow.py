@@ -92,7 +92,8 @@ class FlowConfig:
     """Live mode: at most about this share of a worker's time goes to re-planning
     (`operators/pace.py`)."""
     catch_up_plan_s: float = 0.0
-    """Live mode: while `catching_up()`, a plant plans at most once per this many seconds."""
+    """Live mode: while `catching_up()`, a plant plans at most once per this many seconds and
+    about a tenth of the time (0: as when live; `operators/pace.py`)."""
     catching_up: Callable[[], bool] | None = field(default=None, compare=False)
     """Whether this process reads a backlog (service mode: its consumer lag)."""
     clock: Clock = field(default=system_clock, compare=False)
