@@ -182,10 +182,11 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
         librdkafka's statistics come a second after the start: by then a service starting on
         a backlog would have planned its first batches as if it were live.
         """
-        _, high = self._consumer.get_watermark_offsets(
+        marks = self._consumer.get_watermark_offsets(
             TopicPartition(self._topic, self._partition), cached=True
         )
-        if high is not None and high >= 0 and self._on_lag is not None:
+        high = marks[1] if marks is not None else -1  # None: not known; try after the next batch
+        if high >= 0 and self._on_lag is not None:
             self._lag_told = True
             self._on_lag(self._topic, self._partition, max(0, high - self._offset))
 

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 
 MIN_SHARE = 0.01
 """A share at or below zero would never plan again; it is raised to this."""
+CATCH_UP_RECHECK = timedelta(seconds=1)
+"""While a pass is held back for catching up, how often to look whether the backlog is read."""
 CATCH_UP_SHARE = 0.1
 """While catching up, at most about this share of the time goes to planning: a 15 s pass of a
 large plant is followed by at least 135 s of reading."""
@@ -57,6 +59,20 @@ class PlanningPace:
         if self.held_since is None:
             self.held_since = now
         return now >= self.held_since + timedelta(seconds=self.catch_up_s)
+
+    def wake_at(self, now: datetime) -> datetime:
+        """When to look again at a pass that is not due at `now`.
+
+        At the end of the live pause; while a catch-up pause or hold runs, also every
+        `CATCH_UP_RECHECK`, so that the pass follows soon once the backlog is read.
+        """
+        ahead = [self.next_pass]
+        if self.catch_up_s > 0:
+            ahead += [self.next_catch_up_pass, self.held_until()]
+        times = [t for t in ahead if t is not None and t > now]
+        if self.catch_up_s > 0 and any(t != self.next_pass for t in times):
+            times.append(max(now + CATCH_UP_RECHECK, self.next_pass or now))
+        return min(times, default=now)
 
     def held_until(self) -> datetime | None:
         """When a pass held back for catching up may run (None: none is held)."""

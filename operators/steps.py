@@ -230,9 +230,6 @@ class InventoryStep:
 
 # ---------------------------------------------------------------- planning step
 
-CATCH_UP_RECHECK = timedelta(seconds=1)
-"""While a pass is held back for catching up, how often to look whether the backlog is read."""
-
 
 @dataclass
 class PlanningStep:
@@ -297,17 +294,8 @@ class PlanningStep:
         """When the next pass is due without new facts: the pause's end, or the next day."""
         if self.at_end_only:
             return None
-        pace = self.pace
         if self.pending:
-            catch_up = (pace.next_catch_up_pass, pace.held_until()) if pace.catch_up_s > 0 else ()
-            ahead = [t for t in (pace.next_pass, *catch_up) if t is not None and t > now]
-            held = pace.catch_up_s > 0 and (
-                pace.held_since is not None
-                or (pace.next_catch_up_pass is not None and pace.next_catch_up_pass > now)
-            )
-            if held:  # look again soon: the pass runs once the backlog is read
-                ahead.append(max(now + CATCH_UP_RECHECK, pace.next_pass or now))
-            return min(ahead, default=now)
+            return self.pace.wake_at(now)
         if date_fixed:
             return None
         tomorrow = now.date() + timedelta(days=1)
