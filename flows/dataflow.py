@@ -7,7 +7,8 @@ Only wiring lives here. The steps of a plant run together in one stateful step k
 plant, a thin bytewax `StatefulBatchLogic` that delegates to `PlantStep` in
 `operators/steps.py` (where the route between steps is stated too), reads the clock for it,
 and snapshots its plain state for recovery. So a record is exchanged between workers at
-most once, from the worker that read it to the worker of its plant.
+most once, from the worker that read it to the worker of its plant, and in one item with
+the rest of its plant's records of the same batch (`plant_batches`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from mfgsync.operators.steps import (
     Published,
     advanced,
     outcome_of,
-    plant_key,
+    plant_batches,
 )
 from mfgsync.schemas.events import Event
 from mfgsync.schemas.outputs import DeadLetter, OutcomeCount, OutputRecord, SyncException
@@ -119,7 +120,7 @@ PlantSnapshot = dict[str, "bytes | PlannerSnapshot"]
 `PlantStep.dirty` name), and the planner as a `PlannerSnapshot` (pickled in parts)."""
 
 
-class PlantLogic(StatefulBatchLogic[Event, PlantOut, PlantSnapshot]):
+class PlantLogic(StatefulBatchLogic[tuple[Event, ...], PlantOut, PlantSnapshot]):
     """Bytewax adapter of `PlantStep`: one plant's guards, stock positions and planner.
 
     It reads the clock the step is told. Its snapshot keeps each guard and stock position
@@ -135,9 +136,10 @@ class PlantLogic(StatefulBatchLogic[Event, PlantOut, PlantSnapshot]):
         self.packer = SnapshotPacker()
         self.plan_wake: datetime | None = None
 
-    def on_batch(self, values: list[Event]) -> tuple[Iterable[PlantOut], bool]:
+    def on_batch(self, values: list[tuple[Event, ...]]) -> tuple[Iterable[PlantOut], bool]:
         now = self.config.clock()
-        out: list[PlantOut] = self.step.offer(values, now.timestamp())
+        events = values[0] if len(values) == 1 else [event for chunk in values for event in chunk]
+        out: list[PlantOut] = self.step.offer(events, now.timestamp())
         if self.step.planning.pending and self.step.planning.due(now, self._catching_up()):
             out.extend(self._plan())
         return out, StatefulBatchLogic.RETAIN  # else held for the end, or planned after the pause
@@ -452,8 +454,8 @@ def build_core(flow: Dataflow, items: Stream[Event | DeadLetter], config: FlowCo
     events = split.trues
     dead = cast(Stream[DeadLetter], split.falses)  # what is not an event is a dead letter
 
-    # One exchange per record at most: to the worker of its plant (see operators/steps.py).
-    keyed = op.key_on("plant_key", events, plant_key)
+    # One exchange per batch and plant at most: to the worker of the plant (operators/steps.py).
+    keyed = op.flat_map_batch("plant_batches", events, plant_batches)
     plant_out = op.key_rm("plant_unkey", op.stateful_batch("plant", keyed, plant_builder(config)))
     outcomes = op.branch("plant_verdict", plant_out, _is_verdict)
     verdicts = outcomes.trues

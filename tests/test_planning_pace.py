@@ -107,9 +107,9 @@ def test_after_a_long_pass_the_next_facts_wait_as_long_as_it_took():
     # The adapter reads the clock for the pace (T0), at the pass's start (T0) and end (T0+2).
     clock = SteppedClock(T0, T0, T0 + timedelta(seconds=2), T0 + timedelta(seconds=3))
     planning = logic(clock)
-    first, _ = planning.on_batch([params("A"), demand("D1", "A", 10, DUE)])
+    first, _ = planning.on_batch([tuple([params("A"), demand("D1", "A", 10, DUE)])])
     assert any(r.TOPIC == "procurement.triggers" for r in records(first))
-    second, _ = planning.on_batch([demand("D2", "A", 5, DUE)])
+    second, _ = planning.on_batch([tuple([demand("D2", "A", 5, DUE)])])
     assert records(second) == []  # only D2's verdict: its fact waits for the pause to end
     assert planning.notify_at() == T0 + timedelta(seconds=4)
     clock.instants = [T0 + timedelta(seconds=4)]
@@ -119,8 +119,8 @@ def test_after_a_long_pass_the_next_facts_wait_as_long_as_it_took():
 
 def test_quick_passes_plan_after_every_batch():
     planning = logic(SteppedClock(T0))  # passes take no time on this clock
-    planning.on_batch([params("A"), demand("D1", "A", 10, DUE)])
-    second, _ = planning.on_batch([demand("D2", "A", 5, DUE)])
+    planning.on_batch([tuple([params("A"), demand("D1", "A", 10, DUE)])])
+    second, _ = planning.on_batch([tuple([demand("D2", "A", 5, DUE)])])
     assert any(r.TOPIC == "procurement.triggers" and r.qty == 15 for r in records(second))
 
 
@@ -190,8 +190,8 @@ def test_a_plant_catching_up_plans_when_the_backlog_is_read_with_every_fact_held
     behind = [True]
     clock = SteppedClock(T0)
     planning = catching_up_logic(clock, behind)
-    first, _ = planning.on_batch([params("A"), demand("D1", "A", 10, DUE)])
-    second, _ = planning.on_batch([demand("D2", "A", 5, DUE)])
+    first, _ = planning.on_batch([tuple([params("A"), demand("D1", "A", 10, DUE)])])
+    second, _ = planning.on_batch([tuple([demand("D2", "A", 5, DUE)])])
     assert records(first) == records(second) == []  # held while the backlog is read
     assert planning.notify_at() == T0 + seconds(1)
     clock.instants = [T0 + seconds(1)]
@@ -205,9 +205,9 @@ def test_a_plant_catching_up_plans_when_the_backlog_is_read_with_every_fact_held
 def test_a_plant_that_stays_behind_still_plans_once_per_hold():
     clock = SteppedClock(T0)
     planning = catching_up_logic(clock, [True])
-    assert records(planning.on_batch([params("A"), demand("D1", "A", 10, DUE)])[0]) == []
+    assert records(planning.on_batch([tuple([params("A"), demand("D1", "A", 10, DUE)])])[0]) == []
     clock.instants = [T0 + seconds(29)]
-    assert records(planning.on_batch([demand("D2", "A", 5, DUE)])[0]) == []
+    assert records(planning.on_batch([tuple([demand("D2", "A", 5, DUE)])])[0]) == []
     clock.instants = [T0 + seconds(30)]
     planned, _ = planning.on_notify()
     assert any(r.TOPIC == "procurement.triggers" and r.qty == 15 for r in records(planned))
