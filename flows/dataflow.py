@@ -30,7 +30,7 @@ from mfgsync.flows.gc_tuning import planning_pass
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
 from mfgsync.operators.guard import IngestGuard, Verdict
 from mfgsync.operators.inventory import DEFAULT_TOLERANCE
-from mfgsync.operators.pace import PlanningPace
+from mfgsync.operators.pace import BACKLOG_MEMORY, PlanningPace
 from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.operators.planner import PlannerConfig, PlanningFact, PlantPlanner
 from mfgsync.operators.schema_invalid import SchemaInvalidState, count_dead_letter, schema_invalid_key
@@ -43,6 +43,7 @@ from mfgsync.operators.steps import (
     InventoryStep,
     Offsets,
     PlanningStep,
+    PlantBatch,
     PlantOut,
     PlantStep,
     Published,
@@ -96,7 +97,8 @@ class FlowConfig:
     """Live mode: while `catching_up()`, a plant plans at most once per this many seconds and
     about a tenth of the time (0: as when live; `operators/pace.py`)."""
     catching_up: Callable[[], bool] | None = field(default=None, compare=False)
-    """Whether this process reads a backlog (service mode: its consumer lag)."""
+    """Whether this process reads a backlog (service mode: its consumer lag); asked per batch
+    read, the answer travels with the batch to its plants (`PlantBatch.backlog`)."""
     clock: Clock = field(default=system_clock, compare=False)
     published: Published | None = field(default=None, compare=False)
     """What a plant already published (service mode), adopted by its planner on start."""
@@ -120,7 +122,7 @@ PlantSnapshot = dict[str, "bytes | PlannerSnapshot"]
 `PlantStep.dirty` name), and the planner as a `PlannerSnapshot` (pickled in parts)."""
 
 
-class PlantLogic(StatefulBatchLogic[tuple[Event, ...], PlantOut, PlantSnapshot]):
+class PlantLogic(StatefulBatchLogic[PlantBatch, PlantOut, PlantSnapshot]):
     """Bytewax adapter of `PlantStep`: one plant's guards, stock positions and planner.
 
     It reads the clock the step is told. Its snapshot keeps each guard and stock position
@@ -135,12 +137,16 @@ class PlantLogic(StatefulBatchLogic[tuple[Event, ...], PlantOut, PlantSnapshot])
         self.encoded: PlantSnapshot = dict(encoded or {})
         self.packer = SnapshotPacker()
         self.plan_wake: datetime | None = None
+        self.backlog_at: datetime | None = None
+        """When the plant last got records read from a backlog (`PlantBatch.backlog`)."""
 
-    def on_batch(self, values: list[tuple[Event, ...]]) -> tuple[Iterable[PlantOut], bool]:
+    def on_batch(self, values: list[PlantBatch]) -> tuple[Iterable[PlantOut], bool]:
         now = self.config.clock()
-        events = values[0] if len(values) == 1 else [event for chunk in values for event in chunk]
+        if any(batch.backlog for batch in values):
+            self.backlog_at = now
+        events = values[0].events if len(values) == 1 else [e for batch in values for e in batch.events]
         out: list[PlantOut] = self.step.offer(events, now.timestamp())
-        if self.step.planning.pending and self.step.planning.due(now, self._catching_up()):
+        if self.step.planning.pending and self.step.planning.due(now, self._catching_up(now)):
             out.extend(self._plan())
         return out, StatefulBatchLogic.RETAIN  # else held for the end, or planned after the pause
 
@@ -150,7 +156,7 @@ class PlantLogic(StatefulBatchLogic[tuple[Event, ...], PlantOut, PlantSnapshot])
         now = self.config.clock()
         out: list[PlantOut] = self.step.expire(now.timestamp())
         planning = self.step.planning
-        catching_up = self._catching_up()
+        catching_up = self._catching_up(now)
         new_day = not planning.pending and self.plan_wake is not None and now >= self.plan_wake
         if (new_day and not catching_up) or (
             (planning.pending or new_day) and planning.due(now, catching_up)
@@ -158,8 +164,10 @@ class PlantLogic(StatefulBatchLogic[tuple[Event, ...], PlantOut, PlantSnapshot])
             out.extend(self._plan())
         return out, StatefulBatchLogic.RETAIN
 
-    def _catching_up(self) -> bool:
-        return self.config.catching_up is not None and self.config.catching_up()
+    def _catching_up(self, now: datetime) -> bool:
+        # Judged by the readers of the plant's records, wherever they run: in a cluster, a
+        # process that has read its own partitions still gets a backlog from the others.
+        return self.backlog_at is not None and now - self.backlog_at < BACKLOG_MEMORY
 
     def on_eof(self) -> tuple[Iterable[PlantOut], bool]:
         out: list[PlantOut] = self.step.flush()
@@ -455,7 +463,10 @@ def build_core(flow: Dataflow, items: Stream[Event | DeadLetter], config: FlowCo
     dead = cast(Stream[DeadLetter], split.falses)  # what is not an event is a dead letter
 
     # One exchange per batch and plant at most: to the worker of the plant (operators/steps.py).
-    keyed = op.flat_map_batch("plant_batches", events, plant_batches)
+    behind = config.catching_up
+    keyed = op.flat_map_batch(
+        "plant_batches", events, lambda batch: plant_batches(batch, backlog=behind is not None and behind())
+    )
     plant_out = op.key_rm("plant_unkey", op.stateful_batch("plant", keyed, plant_builder(config)))
     outcomes = op.branch("plant_verdict", plant_out, _is_verdict)
     verdicts = outcomes.trues

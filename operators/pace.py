@@ -5,7 +5,7 @@ more facts are coalesced into each pass, and when passes are quick planning foll
 batch. With `share = 0.5` a 2 s pass is followed by a 2 s pause: facts that arrive inside
 the pause wait for its end and are planned together.
 
-While its process catches up on a backlog (the caller says when), a plant plans at most once
+While its records come from a backlog (the caller says when), a plant plans at most once
 every `catch_up_s` seconds and at most about a tenth of the time. A pass in the middle of a
 backlog plans a state as far behind the sources as the backlog, and the next pass supersedes
 it: its records are churn for every consumer of the changelogs, and its time is taken from
@@ -25,6 +25,10 @@ MIN_SHARE = 0.01
 """A share at or below zero would never plan again; it is raised to this."""
 CATCH_UP_RECHECK = timedelta(seconds=1)
 """While a pass is held back for catching up, how often to look whether the backlog is read."""
+BACKLOG_MEMORY = timedelta(seconds=2)
+"""A plant counts as catching up until this long after its last records read from a backlog:
+longer than the gaps between a catching-up reader's batches, short enough that the plan
+follows soon once the backlog is read."""
 CATCH_UP_SHARE = 0.1
 """While catching up, at most about this share of the time goes to planning: a 15 s pass of a
 large plant is followed by at least 135 s of reading."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeGuard
+from typing import NamedTuple, TypeGuard
 
 from mfgsync.operators.dedup import DedupWindow
 from mfgsync.operators.guard import IngestGuard, Outcome, Verdict
@@ -111,12 +111,22 @@ def plant_key(event: Event) -> str:
     return event.plant
 
 
-def plant_batches(events: Sequence[Event]) -> list[tuple[str, tuple[Event, ...]]]:
-    """A batch of events as one `(plant_key, events)` item per plant, each plant's in order.
+class PlantBatch(NamedTuple):
+    """A plant's events of one batch, as they cross from the worker that read them."""
+
+    events: tuple[Event, ...]
+    backlog: bool = False
+    """Read by a worker whose partitions lag behind: the plant is catching up on them."""
+
+
+def plant_batches(events: Sequence[Event], *, backlog: bool = False) -> list[tuple[str, PlantBatch]]:
+    """A batch of events as one `(plant_key, PlantBatch)` item per plant, each plant's in order.
 
     What crosses between workers is then one item per plant and batch: pickled once with
     its classes and strings shared, about a quarter of the bytes and CPU of pickling each
     event on its own (what two processes otherwise spend most of their extra time on).
+    `backlog` travels with the events, so a plant knows it is catching up when any reader
+    of its records is, not only when its own process is.
     """
     by_plant: dict[str, list[Event]] = {}
     for event in events:
@@ -126,7 +136,7 @@ def plant_batches(events: Sequence[Event]) -> list[tuple[str, tuple[Event, ...]]
             by_plant[key] = [event]
         else:
             chunk.append(event)
-    return [(key, tuple(chunk)) for key, chunk in by_plant.items()]
+    return [(key, PlantBatch(tuple(chunk), backlog)) for key, chunk in by_plant.items()]
 
 
 def is_planning_fact(item: InventoryOut) -> TypeGuard[PositionChanged | ComponentIssued]:

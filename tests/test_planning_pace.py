@@ -14,9 +14,10 @@ from mfgsync.flows.dataflow import FlowConfig, PlantLogic, plant_builder
 from mfgsync.flows.service import flow_config
 from mfgsync.flows.settings import Settings
 from mfgsync.operators.guard import Verdict
-from mfgsync.operators.pace import PlanningPace
+from mfgsync.operators.pace import BACKLOG_MEMORY, PlanningPace
 from mfgsync.operators.planner import PlantPlanner
-from mfgsync.operators.steps import PlanningStep
+from mfgsync.operators.steps import PlanningStep, PlantBatch
+from mfgsync.schemas.events import Event
 from mfgsync.schemas.outputs import OutputRecord
 from tests.factories import demand, params
 
@@ -107,9 +108,9 @@ def test_after_a_long_pass_the_next_facts_wait_as_long_as_it_took():
     # The adapter reads the clock for the pace (T0), at the pass's start (T0) and end (T0+2).
     clock = SteppedClock(T0, T0, T0 + timedelta(seconds=2), T0 + timedelta(seconds=3))
     planning = logic(clock)
-    first, _ = planning.on_batch([tuple([params("A"), demand("D1", "A", 10, DUE)])])
+    first, _ = planning.on_batch([PlantBatch((params("A"), demand("D1", "A", 10, DUE)))])
     assert any(r.TOPIC == "procurement.triggers" for r in records(first))
-    second, _ = planning.on_batch([tuple([demand("D2", "A", 5, DUE)])])
+    second, _ = planning.on_batch([PlantBatch((demand("D2", "A", 5, DUE),))])
     assert records(second) == []  # only D2's verdict: its fact waits for the pause to end
     assert planning.notify_at() == T0 + timedelta(seconds=4)
     clock.instants = [T0 + timedelta(seconds=4)]
@@ -119,8 +120,8 @@ def test_after_a_long_pass_the_next_facts_wait_as_long_as_it_took():
 
 def test_quick_passes_plan_after_every_batch():
     planning = logic(SteppedClock(T0))  # passes take no time on this clock
-    planning.on_batch([tuple([params("A"), demand("D1", "A", 10, DUE)])])
-    second, _ = planning.on_batch([tuple([demand("D2", "A", 5, DUE)])])
+    planning.on_batch([PlantBatch((params("A"), demand("D1", "A", 10, DUE)))])
+    second, _ = planning.on_batch([PlantBatch((demand("D2", "A", 5, DUE),))])
     assert any(r.TOPIC == "procurement.triggers" and r.qty == 15 for r in records(second))
 
 
@@ -179,35 +180,48 @@ def test_a_held_pass_looks_again_every_second_until_its_hold_ends():
     assert planning.wake_at(T0 + seconds(29.5), date_fixed=True) == T0 + seconds(30)
 
 
-def catching_up_logic(clock: SteppedClock, behind: list[bool]) -> PlantLogic:
-    config = FlowConfig(
-        today=TODAY, plan_on="batch", clock=clock, catch_up_plan_s=30, catching_up=lambda: behind[0]
-    )
+def catching_up_logic(clock: SteppedClock) -> PlantLogic:
+    config = FlowConfig(today=TODAY, plan_on="batch", clock=clock, catch_up_plan_s=30)
     return plant_builder(config)(None)
 
 
+def behind(*events: Event) -> list[PlantBatch]:
+    """A batch read by a worker whose partitions lag behind."""
+    return [PlantBatch(events, backlog=True)]
+
+
 def test_a_plant_catching_up_plans_when_the_backlog_is_read_with_every_fact_held_so_far():
-    behind = [True]
     clock = SteppedClock(T0)
-    planning = catching_up_logic(clock, behind)
-    first, _ = planning.on_batch([tuple([params("A"), demand("D1", "A", 10, DUE)])])
-    second, _ = planning.on_batch([tuple([demand("D2", "A", 5, DUE)])])
+    planning = catching_up_logic(clock)
+    first, _ = planning.on_batch(behind(params("A"), demand("D1", "A", 10, DUE)))
+    second, _ = planning.on_batch(behind(demand("D2", "A", 5, DUE)))
     assert records(first) == records(second) == []  # held while the backlog is read
     assert planning.notify_at() == T0 + seconds(1)
     clock.instants = [T0 + seconds(1)]
-    assert records(planning.on_notify()[0]) == []  # still behind
-    behind[0] = False
-    clock.instants = [T0 + seconds(2)]
+    assert records(planning.on_notify()[0]) == []  # backlog records came a second ago
+    clock.instants = [T0 + BACKLOG_MEMORY]
     caught_up, _ = planning.on_notify()
     assert any(r.TOPIC == "procurement.triggers" and r.qty == 15 for r in records(caught_up))
 
 
+def test_a_plant_is_catching_up_when_any_reader_of_its_records_is_not_only_its_own_process():
+    # In a cluster, the process of the plant may have read its own partitions while another
+    # process still reads a backlog of the plant's records: the flag comes with the batch.
+    clock = SteppedClock(T0)
+    planning = catching_up_logic(clock)
+    live, _ = planning.on_batch([PlantBatch((params("A"), demand("D1", "A", 10, DUE)))])
+    assert any(r.TOPIC == "procurement.triggers" for r in records(live))  # live: planned at once
+    clock.instants = [T0 + seconds(5)]
+    mixed = [PlantBatch((demand("D2", "A", 5, DUE),)), *behind(demand("D3", "A", 1, DUE))]
+    assert records(planning.on_batch(mixed)[0]) == []  # one of its readers is behind: held
+
+
 def test_a_plant_that_stays_behind_still_plans_once_per_hold():
     clock = SteppedClock(T0)
-    planning = catching_up_logic(clock, [True])
-    assert records(planning.on_batch([tuple([params("A"), demand("D1", "A", 10, DUE)])])[0]) == []
+    planning = catching_up_logic(clock)
+    assert records(planning.on_batch(behind(params("A"), demand("D1", "A", 10, DUE)))[0]) == []
     clock.instants = [T0 + seconds(29)]
-    assert records(planning.on_batch([tuple([demand("D2", "A", 5, DUE)])])[0]) == []
+    assert records(planning.on_batch(behind(demand("D2", "A", 5, DUE)))[0]) == []
     clock.instants = [T0 + seconds(30)]
     planned, _ = planning.on_notify()
     assert any(r.TOPIC == "procurement.triggers" and r.qty == 15 for r in records(planned))

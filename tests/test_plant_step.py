@@ -16,7 +16,16 @@ from mfgsync.operators.dedup import DedupWindow
 from mfgsync.operators.guard import Outcome, Verdict
 from mfgsync.operators.planner import PlantPlanner
 from mfgsync.operators.sequencer import Sequencer
-from mfgsync.operators.steps import GUARD, INVENTORY, PLANNER, PlanningStep, PlantStep, plant_batches, plant_key
+from mfgsync.operators.steps import (
+    GUARD,
+    INVENTORY,
+    PLANNER,
+    PlanningStep,
+    PlantBatch,
+    PlantStep,
+    plant_batches,
+    plant_key,
+)
 from mfgsync.schemas.events import Event
 from mfgsync.schemas.outputs import OutputRecord, SyncException
 from tests.factories import demand, movement, params
@@ -51,7 +60,8 @@ def test_a_batch_crosses_to_the_plants_as_one_item_per_plant_with_each_plants_ev
     ]
     items = plant_batches(batch)
     assert [key for key, _ in items] == ["DE01", "US02"]
-    assert dict(items) == {"DE01": (batch[0], batch[2]), "US02": (batch[1], batch[3])}
+    assert dict(items) == {"DE01": PlantBatch((batch[0], batch[2])), "US02": PlantBatch((batch[1], batch[3]))}
+    assert all(b.backlog for _, b in plant_batches(batch, backlog=True))  # the reader's lag goes along
     assert plant_batches([]) == []
 
 
@@ -90,12 +100,12 @@ def _events(n: int, items: str) -> list[Event]:
 
 def test_a_snapshot_re_encodes_only_the_sub_states_an_epoch_changed():
     logic = plant_builder(FlowConfig(today=TODAY, clock=lambda: NOW))(None)
-    logic.on_batch([tuple([params("A"), params("B"), *_events(2, "AB")])])
+    logic.on_batch([PlantBatch((params("A"), params("B"), *_events(2, "AB")))])
     first = logic.snapshot()
     a_key = next(k for k in first if k.startswith(INVENTORY) and k.endswith("A@P1"))
     b_key = next(k for k in first if k.startswith(INVENTORY) and k.endswith("B@P1"))
     assert {PLANNER, a_key, b_key} <= first.keys()
-    logic.on_batch([tuple(_events(1, "B"))])
+    logic.on_batch([PlantBatch(tuple(_events(1, "B")))])
     second = logic.snapshot()
     assert second[a_key] is first[a_key]  # A was not touched: its bytes are reused as they are
     assert second[b_key] != first[b_key]
@@ -109,15 +119,15 @@ def test_a_plant_restored_from_its_snapshot_goes_on_like_one_never_stopped():
     second_part = [movement("A", "RECEIPT", 3, event_id="r1"), demand("D2", "A", 4, DUE)]  # r1 again
 
     never_stopped = build(None)
-    never_stopped.on_batch([tuple(first_part)])
+    never_stopped.on_batch([PlantBatch(tuple(first_part))])
     restored = build(pickle.loads(pickle.dumps(never_stopped.snapshot())))
     assert any(k.startswith(GUARD) for k in never_stopped.snapshot())
 
     def latest(logic_out: list[object]) -> dict[str, OutputRecord]:
         return {f"{r.TOPIC}|{r.record_key()}": r for r in logic_out if not isinstance(r, Verdict)}
 
-    a, _ = never_stopped.on_batch([tuple(second_part)])
-    b, _ = restored.on_batch([tuple(second_part)])
+    a, _ = never_stopped.on_batch([PlantBatch(tuple(second_part))])
+    b, _ = restored.on_batch([PlantBatch(tuple(second_part))])
     expected = [("r1", Outcome.DEDUPLICATED), (second_part[-1].event_id, Outcome.APPLIED)]
     assert outcomes(list(a)) == outcomes(list(b)) == expected
     assert latest(list(never_stopped.on_eof()[0])) == latest(list(restored.on_eof()[0]))
@@ -125,7 +135,7 @@ def test_a_plant_restored_from_its_snapshot_goes_on_like_one_never_stopped():
 
 def test_without_a_recovery_store_a_snapshot_is_empty_and_costs_nothing():
     logic = plant_builder(FlowConfig(today=TODAY, clock=lambda: NOW, snapshots=False))(None)
-    logic.on_batch([tuple(_events(1, "A"))])
+    logic.on_batch([PlantBatch(tuple(_events(1, "A")))])
     assert logic.snapshot() == {}
     assert logic.step.dirty == set()
 
@@ -144,9 +154,13 @@ def test_a_new_day_plans_again_without_new_facts_and_a_guard_deadline_alone_does
     clock = [NOW]
     passes = Passes()
     logic = plant_builder(FlowConfig(clock=lambda: clock[0], wait_s=30.0, observer=passes))(None)
-    logic.on_batch([tuple([params("A"), demand("D1", "A", 10, DUE), movement("A", "RECEIPT", 1, seq=1)])])
+    logic.on_batch(
+        [PlantBatch((params("A"), demand("D1", "A", 10, DUE), movement("A", "RECEIPT", 1, seq=1)))]
+    )
     assert passes.count == 1
-    logic.on_batch([tuple([movement("A", "RECEIPT", 1, seq=3)])])  # waits for 2; planning has nothing new
+    logic.on_batch(
+        [PlantBatch((movement("A", "RECEIPT", 1, seq=3),))]
+    )  # waits for 2; planning has nothing new
     assert logic.notify_at() == NOW + timedelta(seconds=30)  # the guard's deadline comes first
     clock[0] = NOW + timedelta(seconds=30)
     logic.on_notify()  # releases seq 3 (a new position), and its fact is planned: the pace allows it
