@@ -30,7 +30,7 @@ from mfgsync.flows.gc_tuning import planning_pass
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
 from mfgsync.operators.guard import IngestGuard, Verdict
 from mfgsync.operators.inventory import DEFAULT_TOLERANCE
-from mfgsync.operators.pace import BACKLOG_MEMORY, PlanningPace
+from mfgsync.operators.pace import PlanningPace
 from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.operators.planner import PlannerConfig, PlanningFact, PlantPlanner
 from mfgsync.operators.schema_invalid import SchemaInvalidState, count_dead_letter, schema_invalid_key
@@ -94,8 +94,8 @@ class FlowConfig:
     """Live mode: at most about this share of a worker's time goes to re-planning
     (`operators/pace.py`)."""
     catch_up_plan_s: float = 0.0
-    """Live mode: while `catching_up()`, a plant plans at most once per this many seconds and
-    about a tenth of the time (0: as when live; `operators/pace.py`)."""
+    """Live mode: while its records come from a backlog, a plant plans at most once per this
+    many seconds and about a tenth of the time (0: as when live; `operators/pace.py`)."""
     catching_up: Callable[[], bool] | None = field(default=None, compare=False)
     """Whether this process reads a backlog (service mode: its consumer lag); asked per batch
     read, the answer travels with the batch to its plants (`PlantBatch.backlog`)."""
@@ -137,16 +137,15 @@ class PlantLogic(StatefulBatchLogic[PlantBatch, PlantOut, PlantSnapshot]):
         self.encoded: PlantSnapshot = dict(encoded or {})
         self.packer = SnapshotPacker()
         self.plan_wake: datetime | None = None
-        self.backlog_at: datetime | None = None
-        """When the plant last got records read from a backlog (`PlantBatch.backlog`)."""
 
     def on_batch(self, values: list[PlantBatch]) -> tuple[Iterable[PlantOut], bool]:
         now = self.config.clock()
         if any(batch.backlog for batch in values):
-            self.backlog_at = now
+            self.step.planning.pace.read_backlog(now)
         events = values[0].events if len(values) == 1 else [e for batch in values for e in batch.events]
         out: list[PlantOut] = self.step.offer(events, now.timestamp())
-        if self.step.planning.pending and self.step.planning.due(now, self._catching_up(now)):
+        planning = self.step.planning
+        if planning.pending and planning.due(now, planning.pace.catching_up(now)):
             out.extend(self._plan())
         return out, StatefulBatchLogic.RETAIN  # else held for the end, or planned after the pause
 
@@ -156,18 +155,13 @@ class PlantLogic(StatefulBatchLogic[PlantBatch, PlantOut, PlantSnapshot]):
         now = self.config.clock()
         out: list[PlantOut] = self.step.expire(now.timestamp())
         planning = self.step.planning
-        catching_up = self._catching_up(now)
+        catching_up = planning.pace.catching_up(now)
         new_day = not planning.pending and self.plan_wake is not None and now >= self.plan_wake
         if (new_day and not catching_up) or (
             (planning.pending or new_day) and planning.due(now, catching_up)
         ):
             out.extend(self._plan())
         return out, StatefulBatchLogic.RETAIN
-
-    def _catching_up(self, now: datetime) -> bool:
-        # Judged by the readers of the plant's records, wherever they run: in a cluster, a
-        # process that has read its own partitions still gets a backlog from the others.
-        return self.backlog_at is not None and now - self.backlog_at < BACKLOG_MEMORY
 
     def on_eof(self) -> tuple[Iterable[PlantOut], bool]:
         out: list[PlantOut] = self.step.flush()
@@ -463,10 +457,8 @@ def build_core(flow: Dataflow, items: Stream[Event | DeadLetter], config: FlowCo
     dead = cast(Stream[DeadLetter], split.falses)  # what is not an event is a dead letter
 
     # One exchange per batch and plant at most: to the worker of the plant (operators/steps.py).
-    behind = config.catching_up
-    keyed = op.flat_map_batch(
-        "plant_batches", events, lambda batch: plant_batches(batch, backlog=behind is not None and behind())
-    )
+    behind = config.catching_up or (lambda: False)
+    keyed = op.flat_map_batch("plant_batches", events, lambda batch: plant_batches(batch, backlog=behind()))
     plant_out = op.key_rm("plant_unkey", op.stateful_batch("plant", keyed, plant_builder(config)))
     outcomes = op.branch("plant_verdict", plant_out, _is_verdict)
     verdicts = outcomes.trues

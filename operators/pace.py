@@ -47,6 +47,20 @@ class PlanningPace:
     """The same at `CATCH_UP_SHARE`: while catching up, no pass before it."""
     held_since: datetime | None = None
     """When a pass was first held back for catching up since the last pass."""
+    backlog_at: datetime | None = None
+    """When the plant last got records read from a backlog (see `catching_up`)."""
+
+    def read_backlog(self, now: datetime) -> None:
+        """The plant got records, at `now`, from a reader whose partitions lag behind."""
+        self.backlog_at = now
+
+    def catching_up(self, now: datetime) -> bool:
+        """Whether the plant is catching up: records from a backlog came within `BACKLOG_MEMORY`.
+
+        Judged by the readers of the plant's records wherever they run: in a cluster, the
+        plant's own process may have read its partitions while another still reads a backlog.
+        """
+        return self.backlog_at is not None and now - self.backlog_at < BACKLOG_MEMORY
 
     def due(self, now: datetime, catching_up: bool = False) -> bool:
         """True when a pass may run at `now`.

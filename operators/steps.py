@@ -4,12 +4,12 @@
 
 All three keys name one plant, so `PlantStep` composes them: the guards, stock positions and
 planner of one plant, and the route between them, in one object. `flows/dataflow.py` wires
-it into bytewax as one stateful step keyed by plant (`plant_key`, `plant_batches`), so a record crosses at
-most one exchange between workers (from the worker that read it to the worker of its
-plant; README, "Scaling over processes"). The property tests drive the same `PlantStep`
-in one process. A step's state is plain data and is also what its bytewax adapter
-snapshots, split by sub-key (`PlantStep.dirty`) so an epoch's snapshot re-encodes only what
-changed. The rules of the route between steps:
+it into bytewax as one stateful step keyed by plant (`plant_key`), fed one item per plant
+and batch (`plant_batches`), so a record crosses at most one exchange between workers (from
+the worker that read it to the worker of its plant; README, "Scaling over processes").
+The property tests drive the same `PlantStep` in one process. A step's state is plain data
+and is also what its bytewax adapter snapshots, split by sub-key (`PlantStep.dirty`) so an
+epoch's snapshot re-encodes only what changed. The rules of the route between steps:
 
 - The guard decides DEDUPLICATED and SUPERSEDED (a stale state version) itself; those are
   final outcomes. What it admits goes on.
@@ -26,6 +26,7 @@ changed. The rules of the route between steps:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -128,14 +129,9 @@ def plant_batches(events: Sequence[Event], *, backlog: bool = False) -> list[tup
     `backlog` travels with the events, so a plant knows it is catching up when any reader
     of its records is, not only when its own process is.
     """
-    by_plant: dict[str, list[Event]] = {}
+    by_plant: defaultdict[str, list[Event]] = defaultdict(list)
     for event in events:
-        key = plant_key(event)
-        chunk = by_plant.get(key)
-        if chunk is None:
-            by_plant[key] = [event]
-        else:
-            chunk.append(event)
+        by_plant[plant_key(event)].append(event)
     return [(key, PlantBatch(tuple(chunk), backlog)) for key, chunk in by_plant.items()]
 
 

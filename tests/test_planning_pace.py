@@ -180,6 +180,14 @@ def test_a_held_pass_looks_again_every_second_until_its_hold_ends():
     assert planning.wake_at(T0 + seconds(29.5), date_fixed=True) == T0 + seconds(30)
 
 
+def test_a_plant_is_catching_up_until_a_while_after_its_last_records_from_a_backlog():
+    pace = PlanningPace(catch_up_s=30)
+    assert not pace.catching_up(T0)  # nothing read from a backlog yet
+    pace.read_backlog(T0)
+    assert pace.catching_up(T0 + BACKLOG_MEMORY - seconds(0.1))
+    assert not pace.catching_up(T0 + BACKLOG_MEMORY)
+
+
 def catching_up_logic(clock: SteppedClock) -> PlantLogic:
     config = FlowConfig(today=TODAY, plan_on="batch", clock=clock, catch_up_plan_s=30)
     return plant_builder(config)(None)
