@@ -53,7 +53,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from itertools import chain, repeat
 from operator import attrgetter
 
 from mfgsync.operators.calendar import BucketCalendar
@@ -61,7 +60,7 @@ from mfgsync.operators.lot_sizing import proposal_quantities
 from mfgsync.operators.parameters import LotSizeRule, PlanningSettings
 from mfgsync.operators.rescheduling import ReceiptAction, ReceiptQueue, ScheduledReceipt
 from mfgsync.operators.severity import shortage_severity
-from mfgsync.operators.values import value_type
+from mfgsync.operators.values import round9, value_type
 from mfgsync.schemas.vocabulary import Severity
 
 __all__ = [
@@ -75,6 +74,7 @@ __all__ = [
     "Requirement",
     "ScheduledReceipt",
     "Shortage",
+    "StepIds",
     "net_item",
     "union_ids",
 ]
@@ -161,11 +161,14 @@ def net_item(
     today: date,
     calendar: BucketCalendar,
     stock_date: date | None = None,
+    memo: StepIds | None = None,
 ) -> ItemPlan:
     """Net one item over its requirements and receipts (see the module rules).
 
     `stock_date` is the date of the stock position `available` (its latest stock event):
     the date a safety-stock replenishment for stock already short is needed (default: today).
+    `memo` keeps the id unions of this item's steps from one netting to its next; the
+    result is the same with it or without.
     """
     first = calendar.start_of(today)
     bucket = _bucket_function(calendar, first)
@@ -187,6 +190,7 @@ def net_item(
     # requirement at all.
     buckets = sorted(gross.keys() | incoming.keys() | {first})
     steps = _steps(buckets, first, by_bucket, gross, calendar, stock_date or today)
+    ids = (memo or StepIds()).renew(steps)
     ss = settings.safety_stock
     queue = ReceiptQueue(
         receipts,
@@ -222,12 +226,12 @@ def net_item(
         planned.append((k, lots))
         balance += sum(lots) * settings.yield_factor
 
-    orders = tuple(_proposals(settings, planned, steps, today))
+    orders = tuple(_proposals(settings, planned, steps, ids, today))
     shortage = None
     if shortage_bucket is not None:
-        # Every requirement due in a short bucket; map/attrgetter keep these loops in C, as
-        # a shortage deep in a BOM can span hundreds of requirements.
-        impacted = list(chain.from_iterable(map(by_bucket.get, short_buckets, repeat(()))))
+        # Every requirement due in a short bucket, as the unions of the steps that hold them.
+        short = set(short_buckets)
+        impacted = [step_ids for step, step_ids in zip(steps, ids, strict=True) if step.bucket in short]
         movable = queue.movable(shortage_bucket)
         below_zero = projected_min < -EPS
         shortage = Shortage(
@@ -236,9 +240,9 @@ def net_item(
             severity=shortage_severity(
                 shortage_bucket, shortage_qty, movable, below_zero, settings.lead_time_days, today, calendar
             ),
-            impacted_orders=_capped(map(_reference, impacted), MAX_IMPACTED),
-            cause_ids=union_ids(map(_cause_ids, impacted), MAX_CAUSES),
-            correlation_ids=union_ids(map(_correlation_ids, impacted), MAX_CAUSES),
+            impacted_orders=union_ids([i.references() for i in impacted], MAX_IMPACTED),
+            cause_ids=union_ids([i.causes() for i in impacted], MAX_CAUSES),
+            correlation_ids=union_ids([i.correlations() for i in impacted], MAX_CAUSES),
             movable_qty=_round(movable),
             below_zero=below_zero,
         )
@@ -351,24 +355,30 @@ def _proposals(
     settings: PlanningSettings,
     planned: list[tuple[int, tuple[float, ...]]],
     steps: list[_Step],
+    ids: list[_StepIds],
     today: date,
 ) -> Iterable[PlannedOrder]:
     """The proposals, dated: safety time, planning time fence, lead time offset."""
+    fence = settings.planning_time_fence_days > 0
     fence_end = today + timedelta(days=settings.planning_time_fence_days)
     lead = timedelta(days=settings.lead_time_days)
+    safety_time = timedelta(days=settings.safety_time_days)
+    earliest = today + lead
     for j, (k, lots) in enumerate(planned):
         step = steps[k]
-        due = step.need - timedelta(days=settings.safety_time_days)
-        if settings.planning_time_fence_days > 0 and due < fence_end:
+        due = step.need - safety_time
+        if fence and due < fence_end:
             due = fence_end
         release = due - lead
         in_past = release < today
         # Causes: the requirements of its own step; correlation ids: of every requirement
         # it serves, up to the next step with proposals.
         until = planned[j + 1][0] if j + 1 < len(planned) else len(steps)
-        served = chain.from_iterable(s.requirements for s in steps[k:until])
-        causes = union_ids(map(_cause_ids, step.requirements), MAX_CAUSES)
-        corrs = union_ids(map(_correlation_ids, served), MAX_CAUSES)
+        causes = ids[k].causes()
+        if until == k + 1:
+            corrs = ids[k].correlations()
+        else:
+            corrs = union_ids([i.correlations() for i in ids[k:until]], MAX_CAUSES)
         for n, qty in enumerate(lots):
             yield PlannedOrder(
                 need_date=due,
@@ -379,12 +389,64 @@ def _proposals(
                 covers=step.covers,
                 ordinal=n,
                 release_in_past=in_past,
-                earliest_receipt_date=today + lead if in_past else None,
+                earliest_receipt_date=earliest if in_past else None,
             )
 
 
-def _capped(values: Iterable[str], limit: int) -> tuple[str, ...]:
-    return tuple(sorted(set(values))[:limit])
+class StepIds:
+    """The id unions of one item's netting steps, kept from one netting to its next.
+
+    Re-netting an item after a change upstream (a parent's proposal resized by a stock
+    movement at a finished good, say) gives most of its steps the very requirements they had,
+    and merging and sorting their ids again was a third of such a netting. A step keeps its
+    unions while its requirements are equal to its last ones; only the last netting's steps
+    are kept. The unions of a stretch of steps are the unions of the steps' unions: the first
+    n of a sorted union are among the first n of the part each one comes from.
+    """
+
+    __slots__ = ("steps",)
+
+    def __init__(self) -> None:
+        self.steps: dict[date | None, _StepIds] = {}
+
+    def renew(self, steps: list[_Step]) -> list[_StepIds]:
+        """The unions of each of `steps`, kept where a step's requirements did not change."""
+        known = self.steps
+        out = []
+        for step in steps:
+            hit = known.get(step.covers)
+            if hit is None or hit.requirements != step.requirements:
+                hit = _StepIds(step.requirements)
+            out.append(hit)
+        self.steps = {step.covers: hit for step, hit in zip(steps, out, strict=True)}
+        return out
+
+
+class _StepIds:
+    """A step's unions of cause ids, correlation ids and references, made when first asked."""
+
+    __slots__ = ("_causes", "_correlations", "_references", "requirements")
+
+    def __init__(self, requirements: tuple[Requirement, ...]) -> None:
+        self.requirements = requirements
+        self._causes: tuple[str, ...] | None = None
+        self._correlations: tuple[str, ...] | None = None
+        self._references: tuple[str, ...] | None = None
+
+    def causes(self) -> tuple[str, ...]:
+        if self._causes is None:
+            self._causes = union_ids(map(_cause_ids, self.requirements), MAX_CAUSES)
+        return self._causes
+
+    def correlations(self) -> tuple[str, ...]:
+        if self._correlations is None:
+            self._correlations = union_ids(map(_correlation_ids, self.requirements), MAX_CAUSES)
+        return self._correlations
+
+    def references(self) -> tuple[str, ...]:
+        if self._references is None:
+            self._references = tuple(sorted(set(map(_reference, self.requirements)))[:MAX_IMPACTED])
+        return self._references
 
 
 def union_ids(groups: Iterable[tuple[str, ...]], limit: int = MAX_CAUSES) -> tuple[str, ...]:
@@ -399,5 +461,5 @@ def union_ids(groups: Iterable[tuple[str, ...]], limit: int = MAX_CAUSES) -> tup
 def _round(value: float) -> float:
     # Quantities come from sums and products of decimals; 9 places keep float noise
     # (0.30000000000000004) out of the outputs and out of changelog comparisons.
-    rounded = round(value, 9)
+    rounded = round9(value)
     return 0.0 if rounded == 0 else rounded

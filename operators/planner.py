@@ -35,6 +35,7 @@ from mfgsync.operators.netting import (
     PlanningSettings,
     Requirement,
     ScheduledReceipt,
+    StepIds,
     net_item,
     union_ids,
 )
@@ -100,9 +101,11 @@ class _Memo:
     cannot recompute, and are dropped whenever the BOM changes.
     """
 
-    __slots__ = ("bom", "proposals", "settings")
+    __slots__ = ("bom", "proposals", "settings", "steps")
 
     def __init__(self) -> None:
+        self.steps: dict[str, StepIds] = {}
+        """Per item: the id unions of its last netting's steps (kept when the BOM changes)."""
         self.bom: object | None = None
         """The BOM's derived graph the caches were filled under (see `BomBook._derive`)."""
         self.proposals: dict[str, dict[PlannedOrder, tuple[tuple[str, Requirement], ...]]] = {}
@@ -408,8 +411,18 @@ class PlantPlanner:
             )
             requirements = own + covered
             changed_rest = self._store_use_up(item, rest)
+        step_ids = self.memo.steps.get(item)
+        if step_ids is None:
+            step_ids = self.memo.steps[item] = StepIds()
         plan = net_item(
-            settings, position.available, requirements, receipts, today, calendar, self.stock_dates.get(item)
+            settings,
+            position.available,
+            requirements,
+            receipts,
+            today,
+            calendar,
+            self.stock_dates.get(item),
+            step_ids,
         )
         self.plans[item] = plan
         phased_out = self.bom.phased_out().get(item)

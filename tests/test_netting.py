@@ -9,9 +9,12 @@ W5 = Jan 29, W6 = Feb 5, W7 = Feb 12, W8 = Feb 19), lead times in days.
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from mfgsync.operators.calendar import BucketCalendar
 from mfgsync.operators.netting import (
@@ -20,6 +23,7 @@ from mfgsync.operators.netting import (
     ReceiptAction,
     Requirement,
     ScheduledReceipt,
+    StepIds,
     net_item,
 )
 
@@ -598,3 +602,44 @@ def test_no_excess_below_safety_stock():
 def test_planned_order_type_is_plain_data():
     plan = net_item(PlanningSettings(), 0, [req(W1, 1, "X")], [], MONDAY, WEEK)
     assert plan.planned_orders == (PlannedOrder(W1, W1, 1.0, ("ev-X",), (), covers=W1),)
+
+
+# --- the id unions kept from one netting to the next --------------------------------------------
+
+_IDS = [f"ev-{n:02d}" for n in range(40)]
+
+
+@st.composite
+def _requirement(draw: st.DrawFn) -> Requirement:
+    return Requirement(
+        date=date(2024, 1, 1) + timedelta(days=draw(st.integers(-10, 20))),
+        qty=float(draw(st.integers(1, 30))),
+        reference=f"SO{draw(st.integers(0, 60))}",
+        cause_ids=tuple(sorted(draw(st.sets(st.sampled_from(_IDS), max_size=6)))),
+        correlation_ids=tuple(sorted(draw(st.sets(st.sampled_from(_IDS[:20]), max_size=3)))),
+    )
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.lists(_requirement(), max_size=60),
+    rounds=st.lists(
+        st.tuples(st.lists(st.integers(0, 59), max_size=4), st.lists(_requirement(), max_size=3)), max_size=6
+    ),
+    lot_rule=st.sampled_from(["LOT_FOR_LOT", "MIN_QTY", "PERIODS_OF_SUPPLY"]),
+    bucket=st.sampled_from(["day", "week"]),
+)
+def test_the_step_memo_changes_no_plan(first, rounds, lot_rule, bucket) -> None:
+    """Netting again after some requirements changed gives, with the memo of the last
+    netting's unions, exactly the plan a netting without it gives (ids capped at 16 and 50)."""
+    calendar = BucketCalendar(bucket)
+    settings_ = PlanningSettings(
+        lead_time_days=3, safety_stock=5.0, lot_size_rule=lot_rule, lot_size_qty=25.0, lot_size_periods=2
+    )
+    receipts = [rec(date(2024, 1, 4), 20.0)]
+    memo = StepIds()
+    reqs = list(first)
+    for dropped, added in [((), ()), *rounds]:
+        reqs = [r for n, r in enumerate(reqs) if n not in set(dropped)] + list(added)
+        args = (settings_, 8.0, reqs, receipts, date(2024, 1, 3), calendar, date(2024, 1, 2))
+        assert net_item(*args, memo) == net_item(*args)
