@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 
 from mfgsync.operators.parameters import PlanningSettings
-from mfgsync.operators.values import round9
 
 EPS = 1e-9
 
@@ -66,5 +65,5 @@ def _sized(settings: PlanningSettings, qty: float) -> float:
 
 
 def _round(value: float) -> float:
-    rounded = round9(value)
+    rounded = round(value, 9)
     return 0.0 if rounded == 0 else rounded

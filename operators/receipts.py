@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import date
 
 from mfgsync.operators.rescheduling import EPS, ScheduledReceipt
-from mfgsync.operators.values import round9
 from mfgsync.schemas.events import ProductionOrderChanged, PurchaseOrderChanged, SupplierConfirmation
 
 
@@ -66,7 +65,7 @@ def po_line_receipts(
             out.append(
                 ScheduledReceipt(
                     date=day,
-                    qty=round9(qty - taken),
+                    qty=round(qty - taken, 9),
                     reference=f"{line.po_id}/{line.line}",
                     slot=slot,
                     supplier=line.supplier or None,

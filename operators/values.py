@@ -1,6 +1,4 @@
-"""The planner's hot-path values: `value_type` records and `round9` quantities.
-
-`value_type`: records immutable by contract rather than by `frozen`.
+"""`value_type`: the planner's hot-path records, immutable by contract rather than by `frozen`.
 
 A frozen dataclass assigns every field through `object.__setattr__`, so building one costs
 about four times a plain slotted one (1.8 us against 0.4 us for a six-field `Requirement`,
@@ -14,7 +12,6 @@ the other way round. Type checkers treat it as frozen; nothing may assign to its
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
@@ -39,22 +36,3 @@ def _setstate(self: Any, state: list[Any]) -> None:
     # Not strict, as dataclasses' own: a state of fewer fields sets the first ones.
     for name, value in zip(self.__slots__, state, strict=False):
         setattr(self, name, value)
-
-
-def round9(value: float) -> float:
-    """`round(value, 9)`, exactly, at a tenth of its cost for a whole number or a fraction seen before.
-
-    Quantities are rounded to 9 places wherever sums and products of decimals make them
-    (0.30000000000000004), and most of them are whole numbers, for which `round` with
-    digits still formats and parses the float (about 350 ns against 30).
-    """
-    if type(value) is float and value.is_integer():
-        return value
-    return _rounded(value)
-
-
-@lru_cache(maxsize=1 << 16, typed=True)
-def _rounded(value: float) -> float:
-    # The same fractions come back pass after pass (a cascade re-nets the same quantities):
-    # a cached one costs about a fifth of rounding it again.
-    return round(value, 9)

@@ -1,19 +1,16 @@
-"""Value types: compared, hashed and pickled as frozen slotted dataclasses are; `round9`."""
+"""Value types: compared, hashed and pickled as frozen slotted dataclasses are."""
 
 from __future__ import annotations
 
-import math
 import pickle
 import sys
 from dataclasses import dataclass
 from datetime import date
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from mfgsync.operators.netting import PlannedOrder, Requirement
-from mfgsync.operators.values import round9, value_type
+from mfgsync.operators.values import value_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +53,3 @@ def test_value_types_compare_and_hash_by_value() -> None:
     order = PlannedOrder(date(2026, 3, 9), date(2026, 3, 2), 10.0, ("e1",), (), date(2026, 3, 9))
     assert pickle.loads(pickle.dumps(order)) == order
     assert {order: 1}[pickle.loads(pickle.dumps(order))] == 1
-
-
-@given(st.one_of(st.floats(allow_nan=False), st.integers(-(10**12), 10**12), st.sampled_from([-0.0, 0.0])))
-def test_round9_is_round_to_nine_places_exactly(value: float) -> None:
-    rounded = round9(value)
-    expected = round(value, 9)
-    assert rounded == expected
-    assert type(rounded) is type(expected)
-    assert math.copysign(1.0, rounded) == math.copysign(1.0, expected)
-
-
-def test_round9_of_a_fraction_seen_before_is_the_same_again() -> None:
-    assert round9(0.1 + 0.2) == 0.3
-    assert round9(0.1 + 0.2) == 0.3
-    assert round9(2 / 3) == 0.666666667
