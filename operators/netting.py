@@ -190,7 +190,8 @@ def net_item(
     # requirement at all.
     buckets = sorted(gross.keys() | incoming.keys() | {first})
     steps = _steps(buckets, first, by_bucket, gross, calendar, stock_date or today)
-    ids = (memo or StepIds()).renew(steps)
+    memo = memo or StepIds()
+    ids = memo.renew(steps)
     ss = settings.safety_stock
     queue = ReceiptQueue(
         receipts,
@@ -240,9 +241,9 @@ def net_item(
             severity=shortage_severity(
                 shortage_bucket, shortage_qty, movable, below_zero, settings.lead_time_days, today, calendar
             ),
-            impacted_orders=union_ids([i.references() for i in impacted], MAX_IMPACTED),
-            cause_ids=union_ids([i.causes() for i in impacted], MAX_CAUSES),
-            correlation_ids=union_ids([i.correlations() for i in impacted], MAX_CAUSES),
+            impacted_orders=memo.union("references", tuple(i.references() for i in impacted), MAX_IMPACTED),
+            cause_ids=memo.union("causes", tuple(i.causes() for i in impacted), MAX_CAUSES),
+            correlation_ids=memo.union("correlations", tuple(i.correlations() for i in impacted), MAX_CAUSES),
             movable_qty=_round(movable),
             below_zero=below_zero,
         )
@@ -404,10 +405,25 @@ class StepIds:
     n of a sorted union are among the first n of the part each one comes from.
     """
 
-    __slots__ = ("steps",)
+    __slots__ = ("steps", "unions")
 
     def __init__(self) -> None:
         self.steps: dict[date | None, _StepIds] = {}
+        self.unions: dict[str, tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]] = {}
+        """The shortage's last unions over its steps, by name, with the parts they were made of."""
+
+    def union(self, name: str, parts: tuple[tuple[str, ...], ...], limit: int) -> tuple[str, ...]:
+        """`union_ids(parts, limit)`, again without merging when the parts equal the last ones.
+
+        A cascade changes the quantities of a step's requirements, rarely their ids, so the
+        shortage of an item short over most of its horizon names the same ids as before.
+        """
+        known = self.unions.get(name)
+        if known is not None and known[0] == parts:
+            return known[1]
+        merged = union_ids(parts, limit)
+        self.unions[name] = (parts, merged)
+        return merged
 
     def renew(self, steps: list[_Step]) -> list[_StepIds]:
         """The unions of each of `steps`, kept where a step's requirements did not change."""
