@@ -190,7 +190,8 @@ def net_item(
     # requirement at all.
     buckets = sorted(gross.keys() | incoming.keys() | {first})
     steps = _steps(buckets, first, by_bucket, gross, calendar, stock_date or today)
-    memo = memo or StepIds()
+    if memo is None:
+        memo = StepIds()
     ids = memo.renew(steps)
     ss = settings.safety_stock
     queue = ReceiptQueue(
