@@ -28,7 +28,7 @@ from bench.data import Spec, generate
 from bench.planning import PLANT, Plant
 from mfgsync.flows.cli import DEMO_TODAY
 from mfgsync.flows.scenario import scenario_lines
-from mfgsync.operators.inventory import InventoryPosition, PositionChanged
+from mfgsync.operators.inventory import PositionChanged
 from mfgsync.operators.planner import PlannerConfig, PlantPlanner
 
 
@@ -63,14 +63,7 @@ def planner_drive(out: Path, bucket: str, items: int = 800, lines: int = 4000, o
             for r in records:
                 f.write(f"{step} {type(r).__name__} {r.model_dump_json()}\n")
 
-        for event in plant.master_and_orders():
-            planner.apply(event)
-        positions = {}
-        for item in plant.items:
-            pos = positions[item] = InventoryPosition(plant=PLANT, item=item)
-            move = plant.movement(item, 1, "RECEIPT")
-            pos.apply_movement(move)
-            planner.apply(PositionChanged(PLANT, item, pos.position(), move.event_id))
+        positions = plant.load(planner, plant.master_and_orders())
         emit("plan_all", planner.plan_all(TODAY))
         emit("plan_all2", planner.plan_all(TODAY))
         rng = random.Random(4)

@@ -35,7 +35,7 @@ from bench.common import ROOT, TODAY, emit_result
 from bench.planning import PLANT, Plant
 from mfgsync.flows.gc_tuning import collector_paused, tune_gc
 from mfgsync.operators import planner as planner_module
-from mfgsync.operators.inventory import InventoryPosition, PositionChanged, StockPosition
+from mfgsync.operators.inventory import PositionChanged, StockPosition
 from mfgsync.operators.planner import PlantPlanner
 
 NETTING = "operators/netting.py"
@@ -116,13 +116,7 @@ def run(against: str, items: int, flips: int) -> dict[str, Any]:
         planner_module.net_item = pair  # type: ignore[assignment]
         plant = Plant(items, items * 5, 6, items * 2)
         planner = PlantPlanner(plant=PLANT)
-        for event in plant.master_and_orders():
-            planner.apply(event)
-        for item in plant.items:
-            position = InventoryPosition(plant=PLANT, item=item)
-            move = plant.movement(item, 1, "RECEIPT")
-            position.apply_movement(move)
-            planner.apply(PositionChanged(PLANT, item, position.position(), move.event_id))
+        plant.load(planner, plant.master_and_orders())
         # Every pass with the collector paused, so collections land in neither side's time.
         for phase in ("first rebuild", "second rebuild"):
             pair.phase = phase

@@ -218,6 +218,19 @@ class Plant:
             )
         return out
 
+    def load(self, planner: PlantPlanner, events: list[Event]) -> dict[str, InventoryPosition]:
+        """Apply `events` (from `master_and_orders`) and an opening receipt of every item to
+        `planner`; return the items' stock positions, for movements to come."""
+        for event in events:
+            planner.apply(event)
+        positions: dict[str, InventoryPosition] = {}
+        for item in self.items:
+            position = positions[item] = InventoryPosition(plant=PLANT, item=item)
+            move = self.movement(item, 1, "RECEIPT")
+            position.apply_movement(move)
+            planner.apply(PositionChanged(PLANT, item, position.position(), move.event_id))
+        return positions
+
     def movement(self, item: str, seq: int, kind: str | None = None) -> InventoryMovement:
         rng = self.rng
         kind = kind or rng.choice(("RECEIPT", "ISSUE", "ISSUE"))
@@ -362,15 +375,8 @@ def run(
     gc.collect()
     rss_before = _rss()
     planner = PlantPlanner(plant=PLANT, config=PlannerConfig(bucket=bucket))  # type: ignore[arg-type]
-    positions: dict[str, InventoryPosition] = {}
     started = time.perf_counter()
-    for event in events:
-        planner.apply(event)
-    for item in plant.items:
-        pos = positions[item] = InventoryPosition(plant=PLANT, item=item)
-        move = plant.movement(item, 1, "RECEIPT")
-        pos.apply_movement(move)
-        planner.apply(PositionChanged(PLANT, item, pos.position(), move.event_id))
+    positions = plant.load(planner, events)
     result["load_s"] = round(time.perf_counter() - started, 3)
     _log(f"loaded {len(events)} events in {result['load_s']} s; plan_all ...")
     t0, c0 = time.perf_counter(), time.process_time()

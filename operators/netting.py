@@ -400,7 +400,7 @@ class StepIds:
 
     Re-netting an item after a change upstream (a parent's proposal resized by a stock
     movement at a finished good, say) gives most of its steps the very requirements they had,
-    and merging and sorting their ids again was a third of such a netting. A step keeps its
+    and merging and sorting their ids again was about a quarter of such a netting. A step keeps its
     unions while its requirements are equal to its last ones; only the last netting's steps
     are kept. The unions of a stretch of steps are the unions of the steps' unions: the first
     n of a sorted union are among the first n of the part each one comes from.

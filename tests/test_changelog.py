@@ -75,18 +75,11 @@ def _planner_run() -> tuple[OutputRecord, ...]:
     """Every record a small `bench.planning` plant emits: a full rebuild, then one re-plan."""
     from bench.common import TODAY
     from bench.planning import PLANT, Plant
-    from mfgsync.operators.inventory import InventoryPosition, PositionChanged
     from mfgsync.operators.planner import PlantPlanner
 
     plant = Plant(120, 500, 4, 300, seed=2)
     planner = PlantPlanner(plant=PLANT)
-    for event in plant.master_and_orders():
-        planner.apply(event)
-    for item in plant.items:
-        position = InventoryPosition(plant=PLANT, item=item)
-        move = plant.movement(item, 1, "RECEIPT")
-        position.apply_movement(move)
-        planner.apply(PositionChanged(PLANT, item, position.position(), move.event_id))
+    plant.load(planner, plant.master_and_orders())
     records = planner.plan_all(TODAY)
     planner.positions[plant.items[0]] = type(planner.positions[plant.items[0]])(unrestricted=3)  # an int
     planner.dirty.add(plant.items[0])
