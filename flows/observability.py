@@ -141,7 +141,8 @@ class StatusBoard:
         now = self.clock()
         awaiting = planner.po_lines_awaiting_confirmation()
         with self._lock:
-            seen = self.view.planned(planner.plant, awaiting, facts, records, now)
+            seen = self.view.planned(planner.plant, awaiting, facts, records, now, planner.group)
+            awaiting = self.view.po_awaiting[planner.plant]  # the plant's, over its groups
         if seen.sync_latency_s is not None:
             for topic in seen.topics:
                 self.metrics.sync_latency.labels(topic).observe(max(0.0, seen.sync_latency_s))

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from mfgsync.operators.bom import BomBook
 from mfgsync.operators.calendar import BucketCalendar, BucketSize
 from mfgsync.operators.changelog import Changelog
+from mfgsync.operators.grouping import SEPARATOR
 from mfgsync.operators.inventory import ComponentIssued, PositionChanged, StockPosition
 from mfgsync.operators.netting import (
     EPS,
@@ -131,6 +132,8 @@ class PlantPlanner:
 
     plant: str
     config: PlannerConfig = field(default_factory=PlannerConfig)
+    group: str = ""
+    """The plant's planning group this planner plans ("": the plant whole, or its rest)."""
     params: dict[str, ItemPlanningParams] = field(default_factory=dict)
     bom: BomBook = field(default_factory=BomBook)
     production_orders: dict[str, ProductionOrderChanged] = field(default_factory=dict)
@@ -181,6 +184,10 @@ class PlantPlanner:
                 elif f.default is not MISSING:
                     state[f.name] = f.default
         self.__dict__.update(state)
+
+    def key(self) -> str:
+        """The planning key: the plant, or `plant|group` (`operators/grouping.py`)."""
+        return f"{self.plant}{SEPARATOR}{self.group}" if self.group else self.plant
 
     # ----------------------------------------------------------------- facts in
 

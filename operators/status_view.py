@@ -124,7 +124,9 @@ class StatusView:
         self.ecos: dict[tuple[str, str], EcoPropagation] = {}
         """(ECO, plant) -> its propagation."""
         self.po_awaiting: dict[str, int] = {}
-        """Plant -> PO lines awaiting confirmation."""
+        """Plant -> PO lines awaiting confirmation (summed over its planning groups)."""
+        self.po_awaiting_groups: dict[tuple[str, str], int] = {}
+        """(plant, planning group) -> PO lines awaiting confirmation."""
         self.lag: dict[str, dict[str, float]] = {}
         """Source -> its latest lag report."""
         self.assigned: set[tuple[str, int]] = set()
@@ -192,9 +194,11 @@ class StatusView:
         facts: Sequence[PlanningFact],
         records: Sequence[OutputRecord],
         now: datetime,
+        group: str = "",
     ) -> PlanningObservation:
-        """A planning pass of ``plant`` at ``now`` applied ``facts`` and wrote ``records``."""
-        self.po_awaiting[plant] = po_lines_awaiting
+        """A planning pass of ``plant`` (its ``group``) at ``now`` applied ``facts`` and wrote ``records``."""
+        self.po_awaiting_groups[(plant, group)] = po_lines_awaiting
+        self.po_awaiting[plant] = sum(n for (p, _), n in self.po_awaiting_groups.items() if p == plant)
         ingests = [self.ingested[f.event_id] for f in facts if f.event_id in self.ingested]
         latency = now.timestamp() - min(ingests) if ingests and records else None
         triggered = {c for r in records if isinstance(r, ProcurementTrigger) for c in r.cause_event_ids}

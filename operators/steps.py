@@ -7,6 +7,8 @@ planner of one plant, and the route between them, in one object. `flows/dataflow
 it into bytewax as one stateful step keyed by plant (`plant_key`), fed one item per plant
 and batch (`plant_batches`), so a record crosses at most one exchange between workers (from
 the worker that read it to the worker of its plant; README, "Scaling over processes").
+With planning groups (`operators/grouping.py`) the key is the plant's group of the event's
+item instead, and a `PlantStep` holds one group of a plant: its guards, positions and planner.
 The property tests drive the same `PlantStep` in one process. A step's state is plain data
 and is also what its bytewax adapter snapshots, split by sub-key (`PlantStep.dirty`) so an
 epoch's snapshot re-encodes only what changed. The rules of the route between steps:
@@ -33,6 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple, TypeGuard
 
 from mfgsync.operators.dedup import DedupWindow
+from mfgsync.operators.grouping import PlanningGroups, event_item
 from mfgsync.operators.guard import IngestGuard, Outcome, Verdict
 from mfgsync.operators.inventory import (
     DEFAULT_TOLERANCE,
@@ -102,14 +105,19 @@ def planning_key(fact: PlanningFact) -> str:
     return fact.plant
 
 
-def plant_key(event: Event) -> str:
-    """The key of the composed step (`PlantStep`): the plant every step of the event is in.
+NO_GROUPS = PlanningGroups()
+"""Every plant planned whole."""
+
+
+def plant_key(event: Event, groups: PlanningGroups = NO_GROUPS) -> str:
+    """The key of the composed step (`PlantStep`): the plant (or group) every step of the event is in.
 
     The guard key (`Event.guard_key`), the inventory key (item@plant) and the planning key
     all name the event's plant, so routing once by plant puts all of an event's work on one
-    worker.
+    worker. With planning groups it is the group of the event's item (`PlanningGroups.key`):
+    its sequencing key, item@plant and plan are all in that group.
     """
-    return event.plant
+    return groups.event_key(event) if groups else event.plant
 
 
 class PlantBatch(NamedTuple):
@@ -120,19 +128,26 @@ class PlantBatch(NamedTuple):
     """Read by a worker whose partitions lag behind: the plant is catching up on them."""
 
 
-def plant_batches(events: Sequence[Event], *, backlog: bool = False) -> list[tuple[str, PlantBatch]]:
+def plant_batches(
+    events: Sequence[Event], *, backlog: bool = False, groups: PlanningGroups = NO_GROUPS
+) -> list[tuple[str, PlantBatch]]:
     """A batch of events as one `(plant_key, PlantBatch)` item per plant, each plant's in order.
 
     What crosses between workers is then one item per plant and batch: pickled once with
     its classes and strings shared, about a quarter of the bytes and CPU of pickling each
     event on its own (what two processes otherwise spend most of their extra time on).
     `backlog` travels with the events, so a plant knows it is catching up when any reader
-    of its records is, not only when its own process is.
+    of its records is, not only when its own process is. With `groups`, one item per group.
     """
     by_plant: defaultdict[str, list[Event]] = defaultdict(list)
     for event in events:
-        by_plant[plant_key(event)].append(event)
+        by_plant[plant_key(event, groups)].append(event)
     return [(key, PlantBatch(tuple(chunk), backlog)) for key, chunk in by_plant.items()]
+
+
+def fact_item(fact: PlanningFact) -> str:
+    """The item a planning fact is about (a BOM revision: its parent; an issue: the component)."""
+    return fact.item if isinstance(fact, PositionChanged | ComponentIssued) else event_item(fact)
 
 
 def is_planning_fact(item: InventoryOut) -> TypeGuard[PositionChanged | ComponentIssued]:
@@ -270,13 +285,17 @@ class PlanningStep:
     pace: PlanningPace = field(default_factory=PlanningPace)
     at_end_only: bool = False
     adopt_published: bool = False
+    groups: PlanningGroups = NO_GROUPS
+    """The planning groups the step's plant is split by (its planner plans one of them)."""
     pending: list[PlanningFact] = field(default_factory=list)
     """Facts applied since the last pass (handed to the pass's observer)."""
 
     def take(self, facts: Sequence[PlanningFact]) -> bool:
         """Apply a batch of facts; True when they wait for a pass (False: held for the end)."""
         if not self.planner.plant and facts:
-            self.planner.plant = facts[0].plant
+            first = facts[0]
+            self.planner.plant = first.plant
+            self.planner.group = self.groups.group_of(first.plant, fact_item(first))
         for fact in facts:
             self.planner.apply(fact)
         if self.at_end_only:
@@ -309,7 +328,11 @@ class PlanningStep:
         """
         planner = self.planner
         adoption = published(planner.plant, planner.published_through)
-        changed = planner.adopt(adoption.records)
+        records = adoption.records
+        if self.groups:  # the plant's other groups made the rest
+            key = planner.key()
+            records = [record for record in records if self.groups.owns(key, record)]
+        changed = planner.adopt(records)
         planner.published_through = advanced(planner.published_through, adoption.through)
         self.adopt_published = False
         return changed
