@@ -23,6 +23,7 @@ later start.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -30,6 +31,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,16 @@ def store_ready(db_dir: Path) -> bool:
     return db_dir.is_dir() and _partition_files(db_dir) != [] and _complete(db_dir)
 
 
-def create_store(db_dir: Path, partitions: int) -> None:
-    """Create the store's partitions atomically: all of them, or (after a kill) none."""
+GROUPS_FILE = "planning-groups.json"
+"""Beside the partitions: the planning groups the store's state is keyed by (none: absent)."""
+
+
+def create_store(db_dir: Path, partitions: int, groups: dict[str, Any] | None = None) -> None:
+    """Create the store's partitions atomically: all of them, or (after a kill) none.
+
+    `groups` (the planning groups file's content, when there are any) is kept beside them:
+    the store's state is keyed by those groups (`stored_groups`).
+    """
     from bytewax.recovery import init_db_dir
 
     db_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -60,14 +70,25 @@ def create_store(db_dir: Path, partitions: int) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     init_db_dir(staging, partitions)  # type: ignore[no-untyped-call]  # bytewax.recovery has no annotations
+    if groups:
+        (staging / GROUPS_FILE).write_text(json.dumps(groups, indent=1) + "\n")
     if db_dir.exists():
         leftovers = list(db_dir.iterdir())
-        if leftovers and not all(p.name.startswith("part-") for p in leftovers):
+        if leftovers and not all(p.name.startswith("part-") or p.name == GROUPS_FILE for p in leftovers):
             msg = f"recovery directory {db_dir} holds files that are not a recovery store"
             raise FileExistsError(msg)
         shutil.rmtree(db_dir)  # an incomplete store from before the atomic creation
     os.replace(staging, db_dir)
     log.info("created recovery store %s with %d partitions", db_dir, partitions)
+
+
+def stored_groups(db_dir: Path) -> dict[str, Any]:
+    """The planning groups a store was created with (`{}`: none, as every store before them)."""
+    path = db_dir / GROUPS_FILE
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 def discard_abandoned_snapshots(db_dir: Path) -> Repair:

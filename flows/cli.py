@@ -8,6 +8,7 @@ against Kafka, configured by `MFGSYNC_*` environment variables (see `flows/setti
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -18,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from mfgsync.connectors.files import count_lines, input_files
+from mfgsync.connectors.jsonl import RawRecord, decode_event
 from mfgsync.flows.preflight import CommandError, load_settings
 from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.replay import read_changelog, run_replay
 from mfgsync.flows.scenario import ECO, scenario_lines
+from mfgsync.operators.grouping import bom_components, suggest_groups
+from mfgsync.schemas.events import BomRevisionReleased
 from mfgsync.schemas.vocabulary import DEAD_LETTERS, EXCEPTIONS, SEVERITY_RANK, SHORTAGES, TRIGGERS, is_live
 
 DEMO_TODAY = date(2026, 3, 2)
@@ -64,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--bucket", choices=("day", "week"), default="day")
     replay.add_argument("--workers", type=_positive, default=1, help="worker threads (results are the same)")
     replay.add_argument("--quiet", "-q", action="store_true", help="no progress bar on a terminal")
+
+    groups = sub.add_parser(
+        "groups", help="suggest planning groups (MFGSYNC_PLANNING_GROUPS) from the BOMs of JSON Lines files"
+    )
+    groups.add_argument("--input", required=True, help="a .jsonl file or a directory of them")
+    groups.add_argument("--groups", type=_positive, default=8, help="at most this many groups per plant")
 
     topics = sub.add_parser("topics", help="Kafka topic provisioning")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
@@ -109,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mfgsync.flows import status
 
             return status.main([args.url] if args.url else [])
+        if args.command == "groups":
+            return _groups(args.input, args.groups)
         if args.command in ("topics", "produce", "run"):
             from mfgsync.flows import kafka_commands
 
@@ -134,6 +146,7 @@ def _replay(args: argparse.Namespace) -> int:
     total = count_lines(files)
     progress = Progress("replay", total=total, unit="events", enabled=show)
     started = time.monotonic()
+    settings = load_settings()
     try:
         counts = run_replay(
             args.input,
@@ -142,7 +155,8 @@ def _replay(args: argparse.Namespace) -> int:
             args.bucket,
             args.workers,
             on_read=progress.update,
-            plant_defaults=load_settings().plant_defaults(),
+            plant_defaults=settings.plant_defaults(),
+            groups=settings.groups(),
         )
     finally:
         progress.close()
@@ -152,6 +166,27 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"mfgsync: warning: {args.input} has no events; the changelogs are empty", file=sys.stderr)
     print(f"{_counts_line(counts)} in {elapsed_s:.1f} s ({read / max(elapsed_s, 1e-9):.0f}/s)")
     print(f"changelogs in {output.resolve()}")
+    return 0
+
+
+def _groups(path: str, groups: int) -> int:
+    """Print the suggested planning groups file; a line per plant on stderr."""
+    events = []
+    for file in input_files(path):
+        with file.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                if b"parent_item" not in line:  # not a BOM revision: skip decoding it
+                    continue
+                event = decode_event(RawRecord(str(file), -1, number, line.strip(), is_file=True))
+                if isinstance(event, BomRevisionReleased):
+                    events.append(event)
+    parts = bom_components(events)
+    suggested = suggest_groups(events, groups).to_json()
+    for plant, components in parts.items():
+        sizes = ", ".join(str(len(g_items)) for g_items in suggested.get(plant, {}).values()) or "none"
+        said = f"{plant}: {len(components)} independent BOM component(s); items per group: {sizes}"
+        print(f"mfgsync: {said}", file=sys.stderr)
+    print(json.dumps(suggested, indent=1))
     return 0
 
 

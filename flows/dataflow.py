@@ -25,9 +25,10 @@ from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
-from mfgsync.connectors.jsonl import RawRecord, decode_event
+from mfgsync.connectors.jsonl import DEFAULT_MAX_RAW, RawRecord, dead_letter, decode_event
 from mfgsync.flows.gc_tuning import planning_pass
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
+from mfgsync.operators.grouping import SPLIT, PlanningGroups
 from mfgsync.operators.guard import IngestGuard, Verdict
 from mfgsync.operators.inventory import DEFAULT_TOLERANCE
 from mfgsync.operators.pace import PlanningPace
@@ -38,6 +39,7 @@ from mfgsync.operators.sequencer import DEFAULT_MAX_BUFFER, DEFAULT_WAIT_S, Sequ
 from mfgsync.operators.steps import (
     GUARD,
     INVENTORY,
+    NO_GROUPS,
     PLANNER,
     GuardStep,
     InventoryStep,
@@ -87,6 +89,9 @@ class FlowConfig:
     reconcile_tolerance: float = DEFAULT_TOLERANCE
     plant_defaults: PlantDefaults = field(default_factory=PlantDefaults)
     """Plant-wide defaults of the per-item planning parameters (an item's own value wins)."""
+    groups: PlanningGroups = NO_GROUPS
+    """Planning groups that split plants (`operators/grouping.py`); the events of a group are
+    routed by its key, and the decoder (`grouped`) dead-letters a BOM that splits one."""
     snapshots: bool = True
     """False when no recovery store is configured: bytewax still asks every touched key for a
     snapshot each epoch, and copying a plant's planner then costs time for nothing."""
@@ -237,6 +242,7 @@ def plant_builder(config: FlowConfig) -> Callable[[PlantSnapshot | None], PlantL
                 PlanningPace(share=config.plan_share, catch_up_s=config.catch_up_plan_s),
                 at_end_only=hold,
                 adopt_published=config.published is not None,
+                groups=config.groups,
             ),
             dedup=dedup,
             sequencer=sequencer,
@@ -456,9 +462,12 @@ def build_core(flow: Dataflow, items: Stream[Event | DeadLetter], config: FlowCo
     events = split.trues
     dead = cast(Stream[DeadLetter], split.falses)  # what is not an event is a dead letter
 
-    # One exchange per batch and plant at most: to the worker of the plant (operators/steps.py).
+    # One exchange per batch and plant (or group) at most: to its worker (operators/steps.py).
     behind = config.catching_up or (lambda: False)
-    keyed = op.flat_map_batch("plant_batches", events, lambda batch: plant_batches(batch, backlog=behind()))
+    groups = config.groups
+    keyed = op.flat_map_batch(
+        "plant_batches", events, lambda batch: plant_batches(batch, backlog=behind(), groups=groups)
+    )
     plant_out = op.key_rm("plant_unkey", op.stateful_batch("plant", keyed, plant_builder(config)))
     outcomes = op.branch("plant_verdict", plant_out, _is_verdict)
     verdicts = outcomes.trues
@@ -496,13 +505,35 @@ def count_outcomes(verdicts: Stream[Verdict | DeadLetter]) -> Stream[tuple[str, 
     )
 
 
+Decoder = Callable[[RawRecord], Event | DeadLetter]
+
+
+def grouped(decode: Decoder, groups: PlanningGroups, max_raw: int = DEFAULT_MAX_RAW) -> Decoder:
+    """`decode`, and a dead letter (`PLANNING_GROUP_SPLIT`) for a BOM that links two groups.
+
+    Planned in its parent's group, such a BOM would leave its components' demand out of the
+    other group's plan: a wrong answer, where a dead letter names the groups to change.
+    """
+    if not groups:
+        return decode
+
+    def decode_grouped(raw: RawRecord) -> Event | DeadLetter:
+        item = decode(raw)
+        if isinstance(item, Event) and (reason := groups.split_reason(item)) is not None:
+            topic = item.TOPIC if raw.is_file else raw.origin
+            return dead_letter(raw, SPLIT, reason, topic=topic, max_raw=max_raw)
+        return item
+
+    return decode_grouped
+
+
 def build_flow(
     source: Source[RawRecord], sink: Sink[tuple[str, Any]], config: FlowConfig, *, counts: bool = True
 ) -> Dataflow:
     """The whole dataflow from a raw-record source to a topic-keyed sink."""
     flow = Dataflow("mfgsync")
     raw = op.input("read", flow, source)
-    streams = build_core(flow, op.map("decode", raw, decode_event), config)
+    streams = build_core(flow, op.map("decode", raw, grouped(decode_event, config.groups)), config)
     out: Stream[tuple[str, Any]] = streams.records
     if counts:
         out = op.merge("with_counts", out, count_outcomes(streams.verdicts))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 
@@ -17,10 +19,12 @@ from mfgsync.connectors.files import count_lines, input_files
 from mfgsync.connectors.jsonl import RawRecord, decode_event
 from mfgsync.connectors.kafka import COMPACTED, create_topics, produce_all
 from mfgsync.connectors.recovery_store import (
+    GROUPS_FILE,
     create_store,
     discard_abandoned_snapshots,
     snapshot_steps,
     store_ready,
+    stored_groups,
 )
 from mfgsync.connectors.serde import Serde
 from mfgsync.flows.logs import kafka_logger, setup_logging
@@ -164,6 +168,24 @@ def _refuse_per_step_store(store: Path) -> None:
         raise CommandError(msg, exit_code=2)
 
 
+def _refuse_other_groups(store: Path, settings: Settings) -> None:
+    """A store keyed by other planning groups would resume groups without their state."""
+    stored, current = stored_groups(store), settings.groups().to_json()
+    if json.dumps(stored) != json.dumps(current):  # in order: an item is in its first matching group
+
+        def said(groups: dict[str, Any]) -> str:
+            return f"groups of plants {', '.join(sorted(groups))}" if groups else "no planning groups"
+
+        msg = (
+            f"recovery store {store} was made with {said(stored)} ({store / GROUPS_FILE}) and "
+            f"MFGSYNC_PLANNING_GROUPS gives {said(current)}: its state is keyed by the groups it was "
+            "made with. Start with the same groups, or stop the service, move the store away and "
+            "start again with an empty one and empty output topics (or a new "
+            "MFGSYNC_TOPIC_PREFIX for them): the input is then read from the beginning"
+        )
+        raise CommandError(msg, exit_code=2)
+
+
 def _wait_for_store(store: Path, timeout_s: float) -> None:
     """Wait until process 0 of the cluster has created the recovery store at `store`."""
     deadline = time.monotonic() + timeout_s
@@ -195,8 +217,9 @@ def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], N
                 # its directory); creating it here too would race with process 0 opening it.
                 _wait_for_store(store, settings.connect_timeout_s * 4)
             else:
-                create_store(store, settings.recovery_partitions)
+                create_store(store, settings.recovery_partitions, settings.groups().to_json())
         _refuse_per_step_store(store)
+        _refuse_other_groups(store, settings)
         if not args.addresses or (args.process_id or 0) == 0:
             # Drop what a killed execution left behind; this needs every partition, so in a
             # cluster process 0 does it over the shared directory. The others cannot have

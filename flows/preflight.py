@@ -48,11 +48,17 @@ def load_settings() -> Settings:
     if removed:
         raise CommandError(removed, CONFIG_EXIT)
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise CommandError(_validation_lines(exc), CONFIG_EXIT) from None
     except SettingsError as exc:
         raise CommandError(_parse_error_line(exc), CONFIG_EXIT) from None
+    try:
+        settings.groups()
+    except (OSError, ValueError) as exc:
+        line = f"MFGSYNC_PLANNING_GROUPS={settings.planning_groups!r} is invalid: {exc}"
+        raise CommandError(line, CONFIG_EXIT) from None
+    return settings
 
 
 def _variable(field: str) -> str:

@@ -26,6 +26,7 @@ from mfgsync.flows.dataflow import FlowConfig, build_flow
 from mfgsync.flows.gc_tuning import tune_gc
 from mfgsync.flows.preflight import load_settings
 from mfgsync.flows.progress import counted
+from mfgsync.operators.grouping import PlanningGroups
 from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.schemas.outputs import OUTPUT_TYPES
 from mfgsync.schemas.vocabulary import COUNTS
@@ -40,13 +41,15 @@ def replay_flow(
     bucket: Literal["day", "week"] = "day",
     on_read: Callable[[int], None] | None = None,
     plant_defaults: PlantDefaults | None = None,
+    groups: PlanningGroups | None = None,
 ) -> Dataflow:
     """The replay dataflow: files in, one changelog file per topic out.
 
     Every topic's file is created, empty when the input causes nothing on it. ``on_read(n)``
     is called after each batch of ``n`` input lines is read (progress). ``plant_defaults``
     are the plant-wide planning defaults (`MFGSYNC_*`, as the service reads them), so a
-    replay plans like the service it is compared with.
+    replay plans like the service it is compared with; so do ``groups`` (planning groups:
+    the same answer, planned apart).
     """
     config = FlowConfig(
         bucket=bucket,
@@ -54,6 +57,7 @@ def replay_flow(
         plan_on="eof",
         wait_s=math.inf,
         plant_defaults=plant_defaults or PlantDefaults(),
+        groups=groups or PlanningGroups(),
     )
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -75,9 +79,10 @@ def run_replay(
     workers: int = 1,
     on_read: Callable[[int], None] | None = None,
     plant_defaults: PlantDefaults | None = None,
+    groups: PlanningGroups | None = None,
 ) -> Counter[str]:
     """Run a replay to completion; return the input counts by outcome."""
-    flow = replay_flow(input_path, output_dir, today, bucket, on_read, plant_defaults)
+    flow = replay_flow(input_path, output_dir, today, bucket, on_read, plant_defaults, groups)
     # bytewax.testing's runners carry no annotations.
     if workers <= 1:
         run_main(flow)  # type: ignore[no-untyped-call]

@@ -47,7 +47,7 @@ from mfgsync.connectors.kafka import (
 from mfgsync.connectors.metrics import SyncMetrics
 from mfgsync.connectors.serde import Serde
 from mfgsync.connectors.webhook import WebhookChannel
-from mfgsync.flows.dataflow import FlowConfig, PlanObserver, build_core, outcome_key
+from mfgsync.flows.dataflow import FlowConfig, PlanObserver, build_core, grouped, outcome_key
 from mfgsync.flows.gc_tuning import tune_gc
 from mfgsync.flows.heartbeat import Heartbeat
 from mfgsync.flows.logs import kafka_logger, setup_logging
@@ -192,6 +192,7 @@ def flow_config(
         max_buffer=settings.max_buffer,
         dedup_horizon=timedelta(days=settings.dedup_horizon_days),
         plant_defaults=settings.plant_defaults(),
+        groups=settings.groups(),
         published=published,
         observer=observer,
         snapshots=settings.recovery_dir is not None,
@@ -231,7 +232,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
         durable=settings.recovery_dir is not None,
     )
     raw = op.input("kafka_in", flow, source)
-    decoded = op.map("decode", raw, serde.decode_event)
+    decoded = op.map("decode", raw, grouped(serde.decode_event, config.groups, settings.dlq_max_raw_bytes))
     # The observers take whole batches and emit nothing: their streams end there.
     op.flat_map_batch("observe_ingest", decoded, board.decoded)
     streams = build_core(flow, decoded, config)

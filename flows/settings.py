@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mfgsync.operators.grouping import PlanningGroups
 from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.schemas.events import TOPIC_TYPES
 from mfgsync.schemas.vocabulary import Severity
@@ -97,6 +98,9 @@ class Settings(BaseSettings):
     recovery_partitions: int = Field(4, ge=1)
     snapshot_interval_s: int = Field(10, gt=0)
     backup_interval_s: int = Field(60, ge=0)
+    planning_groups: str | None = None
+    """A JSON file of planning groups that split plants over workers (`operators/grouping.py`);
+    unset: every plant is planned whole. A recovery store keeps the groups it was made with."""
     dlq_max_raw_bytes: int = Field(64 * 1024, ge=0)
     """At most this many bytes of a rejected value are kept in its dead letter (with its size
     and SHA-256), so a dead letter always fits on the broker."""
@@ -117,6 +121,10 @@ class Settings(BaseSettings):
             reschedule_out_tolerance_days=self.reschedule_out_tolerance_days,
             planning_time_fence_days=self.planning_time_fence_days,
         )
+
+    def groups(self) -> PlanningGroups:
+        """The planning groups of `planning_groups` (none when unset); ValueError or OSError."""
+        return PlanningGroups.load(self.planning_groups) if self.planning_groups else PlanningGroups()
 
     def topic(self, canonical: str) -> str:
         """The Kafka topic name of a canonical topic."""
