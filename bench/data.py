@@ -90,6 +90,14 @@ class Spec:
     movement_share: float = 0.8
     duplicate_share: float = 0.005
     today: date = TODAY
+    families: int = 1
+    """Independent BOM families per plant (item i is in family i mod families): more than
+    one gives a BOM graph that splits, what planning groups spread over workers."""
+
+    def __post_init__(self) -> None:
+        if self.families < 1 or self.items_per_plant < 20 * self.families:
+            msg = f"{self.families} families need at least {20 * self.families} items per plant"
+            raise ValueError(msg)
 
     @property
     def items_per_plant(self) -> int:
@@ -119,11 +127,13 @@ class Layout:
         for share in LEVEL_SHARES:
             acc += share
             bounds.append(round(acc * n))
-        by_level: list[list[str]] = [[] for _ in LEVEL_SHARES]
+        by_level: list[list[list[str]]] = [[[] for _ in LEVEL_SHARES] for _ in range(spec.families)]
+        family: dict[str, int] = {}
         for i, item in enumerate(items):
             lv = next(k for k, b in enumerate(bounds) if i < b)
             level[item] = lv
-            by_level[lv].append(item)
+            family[item] = i % spec.families
+            by_level[family[item]][lv].append(item)
         bom: dict[str, list[tuple[str, float, float]]] = {}
         for item in items:
             lv = level[item]
@@ -134,7 +144,7 @@ class Layout:
             while len(lines) < COMPONENTS_PER_PARENT:
                 # Mostly the next level, sometimes one further down (shared raw parts).
                 target = lv + 1 if rng.random() < 0.8 or lv + 2 >= len(LEVEL_SHARES) else lv + 2
-                comp = rng.choice(by_level[target])
+                comp = rng.choice(by_level[family[item]][target])
                 if comp in chosen:
                     continue
                 chosen.add(comp)

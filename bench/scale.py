@@ -21,6 +21,12 @@ Per run:
     python -m bench.scale --quick         # 40,000 events / 1,000 keys
     python -m bench.scale --processes 1,2,4 --events 100000 --keys 2000
     python -m bench.scale --recovery --snapshot-interval 10   # each run with its own store
+    python -m bench.scale --plants 1 --families 8 --groups 8  # one plant split by planning groups
+
+With `--groups N` the input's plants have `--families` independent BOM families each, and
+every run uses the planning groups `mfgsync groups --input ... --groups N` suggests
+(`MFGSYNC_PLANNING_GROUPS`); the replay plans every plant whole, so "equal to the replay"
+also says that planning in groups gives the answer of planning the plant whole.
 
 The result is printed as a table and as JSON (`BENCH-RESULT {...}`); exit status 1 when a
 changelog differs.
@@ -187,11 +193,13 @@ def run_scale(
     *,
     recovery: bool = False,
     snapshot_interval_s: int = 10,
+    groups: int = 0,
 ) -> dict[str, Any]:
     """Publish `spec` once, run a cluster of each size on it, compare the changelogs (see above).
 
     With `recovery` every run has its own store (shared by its processes) and snapshots every
-    `snapshot_interval_s`.
+    `snapshot_interval_s`. With `groups` the runs (not the replay) plan in the planning groups
+    that `mfgsync groups` suggests for the input, at most `groups` per plant.
     """
     prefix = f"scale{os.getpid()}x{int(time.time()) % 100000}."
     env = service_env(
@@ -221,6 +229,13 @@ def run_scale(
         spec.today.isoformat(),
     )
     replay = {t: live(replay_changelog(replay_dir / f"{t}.jsonl")) for t in CHANGELOGS}
+    group_sizes: dict[str, list[int]] = {}
+    if groups:
+        groups_file = work / "planning-groups.json"
+        groups_file.write_text(run_cli(env, "groups", "--input", str(source), "--groups", str(groups)))
+        suggested = json.loads(groups_file.read_text())
+        group_sizes = {plant: [len(items) for items in g.values()] for plant, g in suggested.items()}
+        env["MFGSYNC_PLANNING_GROUPS"] = str(groups_file)
     runs: list[dict[str, Any]] = []
     first: dict[str, dict[str, dict[str, Any]]] | None = None
     for n, processes in enumerate(process_counts):
@@ -250,6 +265,8 @@ def run_scale(
         "events": spec.events,
         "keys": spec.keys,
         "plants": spec.plants,
+        "families": spec.families,
+        "planning_groups": group_sizes,
         "seed": spec.seed,
         "partitions": PARTITIONS,
         "recovery": recovery,
@@ -288,11 +305,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="worker threads per process")
     parser.add_argument("--recovery", action="store_true", help="each run with a recovery store")
     parser.add_argument("--snapshot-interval", type=int, default=10, help="s between snapshots (--recovery)")
+    parser.add_argument("--families", type=int, default=1, help="independent BOM families per plant")
+    parser.add_argument("--groups", type=int, default=0, help="plan in at most this many groups per plant")
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
     spec = Spec(
-        events=args.events or size.events, keys=args.keys or size.keys, plants=args.plants, seed=args.seed
+        events=args.events or size.events,
+        keys=args.keys or size.keys,
+        plants=args.plants,
+        seed=args.seed,
+        families=args.families,
     )
     counts = [int(c) for c in args.processes.split(",")] if args.processes else [1, 2]
     if not args.processes and (os.cpu_count() or 1) >= 4:
@@ -313,6 +336,7 @@ def main() -> int:
             work,
             recovery=args.recovery,
             snapshot_interval_s=args.snapshot_interval,
+            groups=args.groups,
         )
     print(RESULT_PREFIX + json.dumps(report, default=str))
     return 0 if report["equal"] else 1

@@ -334,6 +334,12 @@ class Storm:
     busy: bool = False
     broker_restart_s: float | None = None
     value_format: str = "avro"
+    plants: int = Spec().plants
+    families: int = 1
+    """Independent BOM families per plant (`bench.data.Spec.families`)."""
+    groups: int = 0
+    """Plan in at most this many planning groups per plant, as `mfgsync groups` suggests
+    (the replay plans every plant whole)."""
 
 
 def run_storm(
@@ -346,12 +352,19 @@ def run_storm(
     env["MFGSYNC_LOG_LEVEL"] = "WARNING"
     if not registry:
         env.pop("MFGSYNC_SCHEMA_REGISTRY_URL", None)
-    spec = Spec(events=storm.events, keys=storm.keys, seed=storm.seed)
+    spec = Spec(
+        events=storm.events, keys=storm.keys, seed=storm.seed, plants=storm.plants, families=storm.families
+    )
     work.mkdir(parents=True, exist_ok=True)
     source = work / "events.jsonl"
     with source.open("w") as out:
         for event in generate(spec):
             out.write(json.dumps({"type": type(event).__name__, **event.model_dump(mode="json")}) + "\n")
+    replay_env = dict(env)
+    if storm.groups:
+        groups_file = work / "planning-groups.json"
+        groups_file.write_text(run_cli(env, "groups", "--input", str(source), "--groups", str(storm.groups)))
+        env["MFGSYNC_PLANNING_GROUPS"] = str(groups_file)
 
     run_cli(env, "topics", "create", "--partitions", "4")
     parts = _split(source, max(1, storm.chunks))
@@ -451,7 +464,7 @@ def run_storm(
             busy.terminate()
 
     replay_dir = work / "replay"
-    run_cli(env, "replay", "--input", str(source), "--output", str(replay_dir), "--today", today)
+    run_cli(replay_env, "replay", "--input", str(source), "--output", str(replay_dir), "--today", today)
     topics: dict[str, Any] = {}
     equal = True
     for topic in CHANGELOGS:
@@ -467,6 +480,8 @@ def run_storm(
         "events": storm.events,
         "keys": storm.keys,
         "seed": storm.seed,
+        "plants": storm.plants,
+        "planning_groups": storm.groups,
         "kills": kills,
         "early_kills": sum(1 for life in lives if life.get("killed") and life["life_s"] < 3.5),
         "commit_window_kills": sum(1 for life in lives if life.get("in_commit_window")),

@@ -66,6 +66,30 @@ def test_fifteen_sigkills_at_random_moments_on_a_busy_host_change_nothing(kafka,
 
 
 @pytest.mark.kafka
+def test_sigkills_of_one_plant_planned_in_groups_change_nothing(kafka, registry, tmp_path):
+    # Each group of the plant restores its own snapshot and, on its first pass, adopts only
+    # what its own items published (the plant's records are read back by every group).
+    storm = Storm(
+        events=40_000,
+        keys=400,
+        seed=1717,
+        plants=1,
+        families=4,
+        groups=4,
+        kills=6,
+        min_life=0.5,
+        max_life=4.0,
+        snapshot_interval_s=2,
+        chunks=8,
+    )
+    report = run_storm(storm, kafka, registry, tmp_path)
+    print(json.dumps(report))
+    assert report["kills"] >= 6, report["lives"]
+    assert json.loads((tmp_path / "planning-groups.json").read_text()).keys() == {"P01"}
+    _assert_equal_to_replay(report)
+
+
+@pytest.mark.kafka
 def test_a_broker_stopped_for_20_s_mid_run_changes_nothing(registry, tmp_path):
     port, controller = free_ports(2)
     broker = _Broker(tmp_path / "broker" / "kafka", port, controller)

@@ -35,6 +35,21 @@ def test_one_two_and_four_processes_with_recovery_give_the_changelogs_of_replay(
     assert len(runs[2]["cpu_s_per_process"]) == 4
 
 
+@pytest.mark.kafka
+def test_one_plant_in_planning_groups_over_two_processes_gives_the_changelogs_of_planning_it_whole(
+    kafka, registry, tmp_path
+):
+    spec = Spec(events=8_000, keys=400, plants=1, families=4, seed=2727)
+    report = run_scale(
+        spec, [1, 2], 1, kafka, registry, tmp_path, recovery=True, snapshot_interval_s=1, groups=4
+    )
+    assert list(report["planning_groups"]) == ["P01"] and len(report["planning_groups"]["P01"]) == 4
+    for run in report["runs"]:
+        assert run["differs_from_replay"] == {}, json.dumps(run)[:4000]  # the replay plans P01 whole
+        assert run["differs_from_first_run"] == {}, json.dumps(run)[:4000]
+    assert report["runs"][0]["records"]["triggers"] > 100
+
+
 def _store_with_snapshot_of(store: Path, step_id: str) -> None:
     create_store(store, 1)
     with contextlib.closing(sqlite3.connect(store / "part-0.sqlite3")) as conn, conn:
