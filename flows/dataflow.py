@@ -27,6 +27,7 @@ from bytewax.outputs import Sink
 
 from mfgsync.connectors.jsonl import DEFAULT_MAX_RAW, RawRecord, dead_letter, decode_event
 from mfgsync.flows.gc_tuning import planning_pass
+from mfgsync.flows.placement import Placement
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
 from mfgsync.operators.grouping import SPLIT, PlanningGroups
 from mfgsync.operators.guard import IngestGuard, Verdict
@@ -89,6 +90,8 @@ class FlowConfig:
     reconcile_tolerance: float = DEFAULT_TOLERANCE
     plant_defaults: PlantDefaults = field(default_factory=PlantDefaults)
     """Plant-wide defaults of the per-item planning parameters (an item's own value wins)."""
+    placement: Placement = field(default_factory=Placement)
+    """This process in its cluster (service mode): batches for other processes are packed."""
     groups: PlanningGroups = NO_GROUPS
     """Planning groups that split plants (`operators/grouping.py`); the events of a group are
     routed by its key, and the decoder (`grouped`) dead-letters a BOM that splits one."""
@@ -127,7 +130,31 @@ PlantSnapshot = dict[str, "bytes | PlannerSnapshot"]
 `PlantStep.dirty` name), and the planner as a `PlannerSnapshot` (pickled in parts)."""
 
 
-class PlantLogic(StatefulBatchLogic[PlantBatch, PlantOut, PlantSnapshot]):
+def pack_remote(
+    items: list[tuple[str, PlantBatch]], placement: Placement
+) -> list[tuple[str, PlantBatch | bytes]]:
+    """Each batch bound for another process pickled here, once (`flows/placement.py`).
+
+    timely pickles what leaves a process twice and bytes cost it a copy; a batch that stays
+    is handed over as it is, so it is left alone.
+    """
+    if placement.processes <= 1:
+        return list(items)
+    return [
+        (key, pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL) if placement.remote(key) else batch)
+        for key, batch in items
+    ]
+
+
+def unpacked(batch: PlantBatch | bytes) -> PlantBatch:
+    """A plant's batch as `pack_remote` sent it."""
+    if isinstance(batch, bytes):
+        value: PlantBatch = pickle.loads(batch)
+        return value
+    return batch
+
+
+class PlantLogic(StatefulBatchLogic[PlantBatch | bytes, PlantOut, PlantSnapshot]):
     """Bytewax adapter of `PlantStep`: one plant's guards, stock positions and planner.
 
     It reads the clock the step is told. Its snapshot keeps each guard and stock position
@@ -143,11 +170,12 @@ class PlantLogic(StatefulBatchLogic[PlantBatch, PlantOut, PlantSnapshot]):
         self.packer = SnapshotPacker()
         self.plan_wake: datetime | None = None
 
-    def on_batch(self, values: list[PlantBatch]) -> tuple[Iterable[PlantOut], bool]:
+    def on_batch(self, values: list[PlantBatch | bytes]) -> tuple[Iterable[PlantOut], bool]:
         now = self.config.clock()
-        if any(batch.backlog for batch in values):
+        batches = [unpacked(batch) for batch in values]
+        if any(batch.backlog for batch in batches):
             self.step.planning.pace.read_backlog(now)
-        events = values[0].events if len(values) == 1 else [e for batch in values for e in batch.events]
+        events = batches[0].events if len(batches) == 1 else [e for batch in batches for e in batch.events]
         out: list[PlantOut] = self.step.offer(events, now.timestamp())
         planning = self.step.planning
         if planning.pending and planning.due(now, planning.pace.catching_up(now)):
@@ -464,9 +492,11 @@ def build_core(flow: Dataflow, items: Stream[Event | DeadLetter], config: FlowCo
 
     # One exchange per batch and plant (or group) at most: to its worker (operators/steps.py).
     behind = config.catching_up or (lambda: False)
-    groups = config.groups
+    groups, placement = config.groups, config.placement
     keyed = op.flat_map_batch(
-        "plant_batches", events, lambda batch: plant_batches(batch, backlog=behind(), groups=groups)
+        "plant_batches",
+        events,
+        lambda batch: pack_remote(plant_batches(batch, backlog=behind(), groups=groups), placement),
     )
     plant_out = op.key_rm("plant_unkey", op.stateful_batch("plant", keyed, plant_builder(config)))
     outcomes = op.branch("plant_verdict", plant_out, _is_verdict)

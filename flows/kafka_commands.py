@@ -237,6 +237,9 @@ def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], N
         env["MFGSYNC_RECOVERY_DIR"] = str(recovery)  # the flow snapshots only with a store
     if args.process_id is not None:
         env["MFGSYNC_PROCESS_ID"] = str(args.process_id)
+    if args.addresses:
+        env["MFGSYNC_PROCESSES"] = str(len(args.addresses.split(";")))
+    env["MFGSYNC_WORKERS_PER_PROCESS"] = str(args.workers)
     if args.exit_at_end:
         env["MFGSYNC_TAIL"] = "false"
     if args.today is not None:

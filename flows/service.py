@@ -193,6 +193,7 @@ def flow_config(
         dedup_horizon=timedelta(days=settings.dedup_horizon_days),
         plant_defaults=settings.plant_defaults(),
         groups=settings.groups(),
+        placement=settings.placement(),
         published=published,
         observer=observer,
         snapshots=settings.recovery_dir is not None,

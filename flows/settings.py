@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mfgsync.flows.placement import Placement
 from mfgsync.operators.grouping import PlanningGroups
 from mfgsync.operators.parameters import PlantDefaults
 from mfgsync.schemas.events import TOPIC_TYPES
@@ -79,6 +80,10 @@ class Settings(BaseSettings):
     """0 disables the HTTP endpoints; process N of a cluster listens on port + N."""
     process_id: int = Field(0, ge=0)
     """Set by `mfgsync run -i`; offsets the metrics port."""
+    processes: int = Field(1, ge=1)
+    """Set by `mfgsync run -a` (how many addresses) and `workers_per_process` by `-w`: where
+    each plant's state is, so batches for other processes are pickled once (`flows/placement.py`)."""
+    workers_per_process: int = Field(1, ge=1)
     ready_max_lag: int = Field(1_000, ge=0)
     """Ready once every assigned partition lags at most this many messages."""
     catch_up_lag: int = Field(20_000, ge=0)
@@ -121,6 +126,10 @@ class Settings(BaseSettings):
             reschedule_out_tolerance_days=self.reschedule_out_tolerance_days,
             planning_time_fence_days=self.planning_time_fence_days,
         )
+
+    def placement(self) -> Placement:
+        """The placement of the process in its cluster, as `mfgsync run` set it."""
+        return Placement(self.process_id, self.processes, self.workers_per_process)
 
     def groups(self) -> PlanningGroups:
         """The planning groups of `planning_groups` (none when unset); ValueError or OSError."""
