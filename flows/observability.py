@@ -168,6 +168,11 @@ class StatusBoard:
         with self._lock:
             return self.view.backlog()
 
+    def max_partition_lag(self) -> int:
+        """Messages the most lagging input partition of this process lags (librdkafka statistics)."""
+        with self._lock:
+            return self.view.partition_lag_max()
+
     def ready(self) -> bool:
         """Every assigned partition reported, and none lags more than `ready_max_lag`."""
         with self._lock:

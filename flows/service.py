@@ -178,12 +178,15 @@ def flow_config(
     settings: Settings,
     published: PublishedRecords | None,
     observer: PlanObserver | None = None,
-    backlog: Callable[[], int] | None = None,
+    partition_lag: Callable[[], int] | None = None,
 ) -> FlowConfig:
-    """The dataflow configuration of the service; `backlog` tells the consumer lag in messages."""
+    """The dataflow configuration of the service.
+
+    `partition_lag` tells the largest consumer lag of the process's input partitions (messages).
+    """
     catching_up = None
-    if backlog is not None and settings.catch_up_plan_s > 0:
-        catching_up = lambda: backlog() > settings.catch_up_lag  # noqa: E731
+    if partition_lag is not None and settings.catch_up_plan_s > 0:
+        catching_up = lambda: partition_lag() > settings.catch_up_partition_lag  # noqa: E731
     return FlowConfig(
         bucket=settings.bucket,
         today=settings.today,
@@ -218,7 +221,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
     kafka = {**settings.librdkafka(), "logger": kafka_logger()}
     ledger = DeliveryLedger()
     config = replace(
-        flow_config(settings, published_reader(settings, serde), board, board.backlog),
+        flow_config(settings, published_reader(settings, serde), board, board.max_partition_lag),
         delivered=ledger.current,
         on_adopted=board.adopted,
     )

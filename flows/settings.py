@@ -26,6 +26,11 @@ REMOVED_VARIABLES: dict[str, str] = {
         " RESCHEDULE_OUT) and, if needed, MFGSYNC_RESCHEDULE_IN_TOLERANCE_DAYS and"
         " MFGSYNC_RESCHEDULE_HORIZON_DAYS instead"
     ),
+    "MFGSYNC_CATCH_UP_LAG": (
+        "set MFGSYNC_CATCH_UP_PARTITION_LAG (messages one input partition lags; default 2,500)"
+        " instead: a lag in all grew with the partitions a process reads, so a second process"
+        " left catching up earlier than one"
+    ),
 }
 """Variables earlier versions read, and what replaces them: a setting that silently stopped
 working would plan with a default its operator did not choose, so each one is refused."""
@@ -86,8 +91,9 @@ class Settings(BaseSettings):
     workers_per_process: int = Field(1, ge=1)
     ready_max_lag: int = Field(1_000, ge=0)
     """Ready once every assigned partition lags at most this many messages."""
-    catch_up_lag: int = Field(20_000, ge=0)
-    """A process whose input partitions lag more than this many messages in all is catching up."""
+    catch_up_partition_lag: int = Field(2_500, ge=0)
+    """A process is catching up while one of its input partitions lags more than this many
+    messages: the same point of a backlog whatever the number of processes reading it."""
     catch_up_plan_s: float = Field(30.0, ge=0)
     """While catching up, each plant plans at most once per this many seconds and about a tenth
     of the time (0: after every batch, as when live)."""

@@ -233,6 +233,10 @@ class StatusView:
         """Messages this process's input partitions lag in all, as last reported."""
         return sum(self.consumer_lag.values())
 
+    def partition_lag_max(self) -> int:
+        """Messages the most lagging input partition lags, as last reported (0: none reported)."""
+        return max(self.consumer_lag.values(), default=0)
+
     def ready(self) -> bool:
         """Every assigned partition reported, and none lags more than `ready_max_lag`."""
         if not self.assigned or set(self.consumer_lag) < self.assigned:

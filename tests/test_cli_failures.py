@@ -221,6 +221,14 @@ def test_the_removed_reschedule_out_days_is_refused_with_its_replacements(comman
     assert not (tmp_path / "o").exists()
 
 
+def test_the_removed_catch_up_lag_in_all_is_refused_naming_the_per_partition_setting(tmp_path):
+    code, _, stderr, _ = mfgsync("run", env={"MFGSYNC_CATCH_UP_LAG": "20000"})
+    assert code == 2
+    [line] = stderr.splitlines()
+    assert line.startswith("mfgsync: MFGSYNC_CATCH_UP_LAG is no longer read")
+    assert "MFGSYNC_CATCH_UP_PARTITION_LAG" in line
+
+
 @pytest.mark.parametrize("module", ["mfgsync.flows.service", "mfgsync.flows.replay"])
 def test_the_bytewax_run_entry_points_refuse_the_removed_variable_too(module, scenario, tmp_path):
     """`python -m bytewax.run mfgsync.flows.service:flow` (or replay's) bypasses the CLI: the

@@ -111,7 +111,7 @@ def test_a_service_catching_up_on_a_backlog_plans_rarely_and_ends_with_the_repla
     source = write_lines(tmp_path / "backlog.jsonl", events)
     # The whole input waits on the topics before each service starts: a backlog of 40,000.
     every_batch = Service(kafka, "json", None, catch_up_plan_s="0")
-    held = Service(kafka, "json", None, catch_up_lag="1000", catch_up_plan_s="600")
+    held = Service(kafka, "json", None, catch_up_partition_lag="250", catch_up_plan_s="600")
     published = {}
     for name, service in (("every batch", every_batch), ("held", held)):
         service.setup(source)

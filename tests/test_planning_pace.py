@@ -235,12 +235,13 @@ def test_a_plant_that_stays_behind_still_plans_once_per_hold():
     assert any(r.TOPIC == "procurement.triggers" and r.qty == 15 for r in records(planned))
 
 
-def test_the_service_is_catching_up_when_its_partitions_lag_more_than_the_setting():
+def test_the_service_is_catching_up_while_one_of_its_partitions_lags_more_than_the_setting():
     lag = [0]
-    config = flow_config(Settings(catch_up_lag=20_000, catch_up_plan_s=30), None, None, lambda: lag[0])
+    settings = Settings(catch_up_partition_lag=2_500, catch_up_plan_s=30)
+    config = flow_config(settings, None, None, lambda: lag[0])
     assert config.catch_up_plan_s == 30 and config.catching_up is not None
     assert not config.catching_up()
-    lag[0] = 20_001
+    lag[0] = 2_501
     assert config.catching_up()
     off = flow_config(Settings(catch_up_plan_s=0), None, None, lambda: lag[0])
     assert off.catching_up is None

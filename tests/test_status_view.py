@@ -271,6 +271,18 @@ def test_ready_once_every_assigned_partition_reported_a_lag_within_the_limit():
     assert not view.ready()
 
 
+def test_the_largest_partition_lag_is_what_says_a_process_is_catching_up():
+    # Not the lag in all: that grows with the partitions a process reads, so one of two
+    # processes would stop catching up at twice the backlog per partition of one process.
+    view = StatusView(T0)
+    assert view.partition_lag_max() == 0
+    for partition, lag in enumerate((300, 2_600, 40)):
+        view.partition_lag("erp.movements", partition, lag)
+    assert view.partition_lag_max() == 2_600 and view.backlog() == 2_940
+    view.partition_lag("erp.movements", 1, 0)
+    assert view.partition_lag_max() == 300
+
+
 def test_a_lag_report_assigns_its_partition():
     view = StatusView(T0, ready_max_lag=10)
     view.partition_lag("plm.bom", 3, 4)
