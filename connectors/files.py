@@ -10,17 +10,32 @@ the file length at the snapshot, and a resumed run truncates back to it before w
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from mfgsync.connectors.jsonl import RawRecord, encode_record
+from mfgsync.connectors.jsonl import RawRecord, decode_event, encode_record
+from mfgsync.schemas.events import Event
 from mfgsync.schemas.outputs import OutputRecord
 
 BATCH_LINES = 1_000
+
+
+def read_events(files: list[Path], invalid: list[str]) -> Iterator[Event]:
+    """The events of JSON Lines files in order; `file:line: reason` of each invalid line to `invalid`."""
+    for file in files:
+        with file.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                decoded = decode_event(RawRecord(str(file), -1, number, line.rstrip(b"\r\n"), is_file=True))
+                if isinstance(decoded, Event):
+                    yield decoded
+                else:
+                    invalid.append(f"{file}:{number}: {decoded.reason}")
 
 
 def input_files(path: str | Path) -> list[Path]:

@@ -18,8 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mfgsync.connectors.files import count_lines, input_files
-from mfgsync.connectors.jsonl import RawRecord, decode_event
+from mfgsync.connectors.files import count_lines, input_files, read_events
 from mfgsync.flows.preflight import CommandError, load_settings
 from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.replay import read_changelog, run_replay
@@ -170,22 +169,18 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _groups(path: str, groups: int) -> int:
-    """Print the suggested planning groups file; a line per plant on stderr."""
-    events = []
-    for file in input_files(path):
-        with file.open("rb") as lines:
-            for number, line in enumerate(lines, start=1):
-                if b"parent_item" not in line:  # not a BOM revision: skip decoding it
-                    continue
-                event = decode_event(RawRecord(str(file), -1, number, line.strip(), is_file=True))
-                if isinstance(event, BomRevisionReleased):
-                    events.append(event)
-    parts = bom_components(events)
-    suggested = suggest_groups(events, groups).to_json()
-    for plant, components in parts.items():
-        sizes = ", ".join(str(len(g_items)) for g_items in suggested.get(plant, {}).values()) or "none"
+    """Print the suggested planning groups file; a line per plant (and invalid lines) on stderr."""
+    invalid: list[str] = []
+    boms = [e for e in read_events(input_files(path), invalid) if isinstance(e, BomRevisionReleased)]
+    suggested = suggest_groups(boms, groups).to_json()
+    for plant, components in bom_components(boms).items():
+        sizes = ", ".join(str(len(items)) for items in suggested.get(plant, {}).values()) or "none"
         said = f"{plant}: {len(components)} independent BOM component(s); items per group: {sizes}"
         print(f"mfgsync: {said}", file=sys.stderr)
+    if invalid:
+        print(
+            f"mfgsync: warning: {len(invalid)} invalid line(s) left out, first {invalid[0]}", file=sys.stderr
+        )
     print(json.dumps(suggested, indent=1))
     return 0
 

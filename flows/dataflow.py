@@ -132,14 +132,14 @@ PlantSnapshot = dict[str, "bytes | PlannerSnapshot"]
 
 def pack_remote(
     items: list[tuple[str, PlantBatch]], placement: Placement
-) -> list[tuple[str, PlantBatch | bytes]]:
+) -> Sequence[tuple[str, PlantBatch | bytes]]:
     """Each batch bound for another process pickled here, once (`flows/placement.py`).
 
     timely pickles what leaves a process twice and bytes cost it a copy; a batch that stays
     is handed over as it is, so it is left alone.
     """
     if placement.processes <= 1:
-        return list(items)
+        return items
     return [
         (key, pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL) if placement.remote(key) else batch)
         for key, batch in items

@@ -15,8 +15,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from mfgsync.connectors.files import count_lines, input_files
-from mfgsync.connectors.jsonl import RawRecord, decode_event
+from mfgsync.connectors.files import count_lines, input_files, read_events
 from mfgsync.connectors.kafka import COMPACTED, create_topics, produce_all
 from mfgsync.connectors.recovery_store import (
     GROUPS_FILE,
@@ -38,7 +37,7 @@ from mfgsync.flows.preflight import (
 )
 from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.settings import Settings
-from mfgsync.schemas.events import TOPIC_TYPES, Event
+from mfgsync.schemas.events import TOPIC_TYPES
 from mfgsync.schemas.outputs import OUTPUT_TYPES
 from mfgsync.schemas.vocabulary import COMPACTED_TOPICS
 
@@ -100,19 +99,6 @@ def _topics_create(settings: Settings, partitions: int) -> int:
     return 0
 
 
-def _events(files: list[Path], invalid: list[str]) -> Iterator[Event]:
-    for file in files:
-        with file.open("rb") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                decoded = decode_event(RawRecord(str(file), -1, number, line.rstrip(b"\r\n"), is_file=True))
-                if isinstance(decoded, Event):
-                    yield decoded
-                else:
-                    invalid.append(f"{file}:{number}: {decoded.reason}")
-
-
 def _produce(settings: Settings, path: Path, *, quiet: bool = False) -> int:
     """Publish events keyed by plant and sequencing key, so each key keeps its order."""
     serde = Serde(settings)
@@ -123,7 +109,7 @@ def _produce(settings: Settings, path: Path, *, quiet: bool = False) -> int:
     started = time.monotonic()
 
     def messages() -> Iterator[tuple[str, bytes, bytes]]:
-        for number, event in enumerate(_events(files, invalid), start=1):
+        for number, event in enumerate(read_events(files, invalid), start=1):
             topic = settings.topic(event.TOPIC)
             yield topic, f"{event.plant}|{event.sequencing_key()}".encode(), serde.encode(topic, event)
             if number % 1000 == 0:
