@@ -567,6 +567,9 @@ def main() -> int:
     parser.add_argument("--from-start", action="store_true", help="lives measured from start, not output")
     parser.add_argument("--broker-restart", type=float, default=None, help="stop the broker 20 s, S s in")
     parser.add_argument("--json", action="store_true", help="JSON values instead of Avro")
+    parser.add_argument("--plants", type=int, default=Storm.plants)
+    parser.add_argument("--families", type=int, default=Storm.families, help="BOM families per plant")
+    parser.add_argument("--groups", type=int, default=0, help="plan in at most N planning groups per plant")
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     parser.add_argument("--registry", help="use this registry instead of starting one")
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
@@ -586,6 +589,9 @@ def main() -> int:
         after_output=not args.from_start,
         broker_restart_s=args.broker_restart,
         value_format="json" if args.json else "avro",
+        plants=args.plants,
+        families=args.families,
+        groups=args.groups,
     )
     from tests.services import free_ports, kafka_broker, schema_registry
 
