@@ -27,63 +27,72 @@ def content_fields(model: type[OutputRecord]) -> tuple[str, ...]:
     return _layout(model).content
 
 
+Entry = tuple[str | None, Row]
+"""What a changelog keeps of a record it emitted: its state, and its `Row`.
+
+Not the record: a pydantic record keeps its values in a dict and the names of its set fields
+in a set of its own, about ten times the bytes of the row (kept in memory, pickled in every
+snapshot and walked by the collector), and a row compares with the next pass's row in C."""
+
+
 @dataclass
 class Changelog(Generic[R]):
-    """Last emitted record per id, grouped by scope. States are None for stateless records."""
+    """Last emitted record per id, grouped by scope. States are None for stateless records.
+
+    It keeps each record as an `Entry` and builds a record again only to emit it (closed) or
+    to show it (`current`).
+    """
 
     opened: str | None = None
     updated: str | None = None
     closed: str | None = None
-    emitted: dict[str, dict[str, R]] = field(default_factory=dict)
+    emitted: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    model: type[R] | None = None
+    """The record type, known from the first record or rows given (None before them)."""
 
     def update(self, scope: str, records: Iterable[R]) -> list[R]:
         """Replace the records of `scope`; return what must be emitted, in a stable order."""
-        return self._replace(scope, ((r.record_key(), r) for r in records), self._same, self._with_state)
+        pairs = []
+        for record in records:
+            self.model = type(record)
+            pairs.append((record.record_key(), _layout(type(record)).content_of(record.__dict__), record))
+        return self._replace(scope, pairs, self._with_state)
 
     def update_rows(self, scope: str, model: type[R], rows: Iterable[Row]) -> list[R]:
         """`update` with the records given as rows: a record is built only when it is emitted.
 
-        A row equal to the content of the record last emitted for its id leaves that record
-        as it is, exactly as `update` of the built record would; so re-planning that changes
-        nothing builds nothing.
+        A row equal to the row last emitted for its id leaves it as it is, exactly as `update`
+        of the built record would; so re-planning that changes nothing builds nothing.
         """
+        self.model = model
         layout = _layout(model)
-        content_of = layout.content_of
         return self._replace(
-            scope,
-            ((row[0], row) for row in rows),
-            lambda before, row: content_of(before.__dict__) == row,
-            lambda row, state: _build(model, layout, row, state),
+            scope, ((row[0], row, row) for row in rows), lambda row, state: _build(model, layout, row, state)
         )
 
     def _replace(
-        self,
-        scope: str,
-        entries: Iterable[tuple[str, T]],
-        same: Callable[[R, T], bool],
-        make: Callable[[T, str | None], R],
+        self, scope: str, entries: Iterable[tuple[str, Row, T]], make: Callable[[T, str | None], R]
     ) -> list[R]:
         """The changelog step: new ids open, changed ones update, missing ones close.
 
-        `entries` are (id, new content); `same(before, new)` tells an unchanged record, and
-        `make(new, state)` builds the record to emit.
+        `entries` are (id, new row, what `make(it, state)` builds the record to emit from).
         """
-        previous = self.emitted.pop(scope, {})
-        current: dict[str, R] = {}
+        previous = self._scope(scope, pop=True)
+        current: dict[str, Entry] = {}
         out: list[R] = []
-        for rid, new in entries:
+        opened, updated = self.opened, self.updated
+        for rid, row, new in entries:
             before = previous.pop(rid, None)
             if before is None:
-                record = make(new, self.opened)
-                out.append(record)
-            elif same(before, new):
-                record = before
+                out.append(make(new, opened))
+                current[rid] = (opened, row)
+            elif before[1] == row:
+                current[rid] = before
             else:
-                record = make(new, self.updated)
-                out.append(record)
-            current[rid] = record
-        if self.closed is not None:
-            out.extend(self._with_state(previous[rid], self.closed) for rid in sorted(previous))
+                out.append(make(new, updated))
+                current[rid] = (updated, row)
+        if previous and self.closed is not None:
+            out.extend(self._record(previous[rid][1], self.closed) for rid in sorted(previous))
         if current:
             self.emitted[scope] = current
         return out
@@ -96,28 +105,43 @@ class Changelog(Generic[R]):
         to the one this changelog holds for its id (or a closed one for an id it does not
         hold) changes nothing, and False says so: re-planning its scope is not needed.
         """
+        self.model = type(record)
         rid = record.record_key()
-        by_id = self.emitted.get(scope, {})
-        if _state(record) in (self.closed, None) and self.closed is not None:
+        by_id = self._scope(scope)
+        state = _state(record)
+        if state in (self.closed, None) and self.closed is not None:
             if rid not in by_id:
                 return False
             del by_id[rid]
             if not by_id:
                 del self.emitted[scope]
             return True
-        if by_id.get(rid) == record:
+        entry = (state, _layout(type(record)).content_of(record.__dict__))
+        if by_id.get(rid) == entry:
             return False
-        self.emitted.setdefault(scope, by_id)[rid] = record
+        self.emitted.setdefault(scope, by_id)[rid] = entry
         return True
 
     def current(self) -> list[R]:
-        """Every live record, for status views and tests."""
-        return [r for by_id in self.emitted.values() for r in by_id.values()]
+        """Every live record, built anew, for status views and tests."""
+        scopes = [self._scope(scope) for scope in list(self.emitted)]
+        return [self._record(row, state) for by_id in scopes for state, row in by_id.values()]
 
-    def _same(self, before: R, record: R) -> bool:
-        if self.opened is None:
-            return before == record
-        return self._with_state(record, _state(before)) == before
+    def _scope(self, scope: str, pop: bool = False) -> dict[str, Entry]:
+        """The entries of `scope` (popped with `pop`); records kept by an older snapshot made entries."""
+        by_id: dict[str, Any] = self.emitted.pop(scope, {}) if pop else self.emitted.get(scope, {})
+        first = next(iter(by_id.values()), None)
+        if isinstance(first, OutputRecord):
+            self.model = cast(type[R], type(first))
+            content_of = _layout(type(first)).content_of
+            by_id = {rid: (_state(r), content_of(r.__dict__)) for rid, r in by_id.items()}
+            if not pop:
+                self.emitted[scope] = by_id
+        return by_id
+
+    def _record(self, row: Row, state: str | None) -> R:
+        assert self.model is not None, "a changelog holds entries only once it has seen their type"
+        return _build(self.model, _layout(self.model), row, state)
 
     @staticmethod
     def _with_state(record: R, state: str | None) -> R:

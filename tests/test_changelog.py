@@ -70,6 +70,27 @@ def test_a_row_equal_to_an_adopted_record_emits_nothing() -> None:
     assert [r.projected_balance_min for r in log.update_rows("A", AvailabilityRecord, [changed])] == [2.0]
 
 
+def test_a_withdrawn_record_is_the_last_version_emitted_with_the_closed_state() -> None:
+    log: Changelog[ProcurementTrigger] = Changelog(*TRIGGER_STATES)
+    log.update_rows("A", ProcurementTrigger, [_trigger_row("T1", 5.0)])
+    [updated] = log.update_rows("A", ProcurementTrigger, [_trigger_row("T1", 6.0)])
+    [withdrawn] = log.update_rows("A", ProcurementTrigger, [])
+    assert withdrawn == updated.model_copy(update={"state": "WITHDRAWN"})
+    assert log.emitted == {} and log.current() == []
+
+
+def test_records_kept_by_a_snapshot_from_before_rows_are_taken_as_their_rows() -> None:
+    # Snapshots written before the changelog kept rows hold the records themselves.
+    records = [_record(_trigger_row("T1", 5.0)), _record(_trigger_row("T2", 7.0))]
+    log: Changelog[ProcurementTrigger] = Changelog(*TRIGGER_STATES)
+    log.emitted = {"A": {r.trigger_id: r for r in records}}
+    assert log.current() == records
+    assert log.adopt("A", records[0]) is False  # equal to what it holds
+    [withdrawn] = log.update_rows("A", ProcurementTrigger, [_trigger_row("T2", 7.0)])
+    assert (withdrawn.trigger_id, withdrawn.state, withdrawn.qty) == ("T1", "WITHDRAWN", 5.0)
+    assert log.update_rows("A", ProcurementTrigger, [_trigger_row("T2", 7.0)]) == []
+
+
 @functools.cache
 def _planner_run() -> tuple[OutputRecord, ...]:
     """Every record a small `bench.planning` plant emits: a full rebuild, then one re-plan."""
