@@ -162,12 +162,14 @@ def _build(model: type[R], layout: _Layout, row: Row, state: str | None) -> R:
         return cast(R, model.model_construct(**values))  # (a stateful model's default state)
     # What `model_construct` does for a plain model, at a third of its cost: a full rebuild
     # builds half a million records (`tests/test_changelog.py` holds the two equal, down to
-    # the order of `__dict__`, which is the order of the JSON).
+    # the order of `__dict__`, which is the order of the JSON). Every record of the model
+    # shares one set of its field names as its fields set: pydantic adds to it only when a
+    # field is assigned (records are frozen), and copies it before a `model_copy` updates it.
     full = row if at is None else (*row[:at], state, *row[at:])
     values = dict(zip(layout.names, full, strict=True))
     record = model.__new__(model)
     _set(record, "__dict__", values)
-    _set(record, "__pydantic_fields_set__", set(values))
+    _set(record, "__pydantic_fields_set__", layout.all_set)
     _set(record, "__pydantic_extra__", None)
     _set(record, "__pydantic_private__", None)
     return record
@@ -190,6 +192,8 @@ class _Layout:
     """The position of `state` among `names` (None: the model has no state)."""
     plain: bool
     """No aliases, extra fields, private attributes or post-init hook: construct is four stores."""
+    all_set: set[str]
+    """Every field's name: the fields set of every record `_build` makes by hand."""
 
     @classmethod
     def of(cls, model: type[OutputRecord]) -> _Layout:
@@ -200,6 +204,7 @@ class _Layout:
             content=content,
             content_of=itemgetter(*content),
             state_at=names.index("state") if "state" in names else None,
+            all_set=set(names),
             plain=(
                 model.__pydantic_post_init__ is None
                 and not model.__pydantic_root_model__

@@ -76,7 +76,7 @@ def proposal_requirements(
     proposal: PlannedOrder,
     lines: Iterable[ExplodedLine],
     ids: Ids = lambda a, b: union_ids((a, b)),
-) -> Iterable[tuple[str, Requirement]]:
+) -> list[tuple[str, Requirement]]:
     """(component, requirement) of a MAKE parent's proposal, on its release date.
 
     It names its direct causes, the BOM revisions, and the parent proposal as its reference;
@@ -85,17 +85,19 @@ def proposal_requirements(
     reference = f"planned:{parent}:{proposal.need_date.isoformat()}"
     if proposal.ordinal:
         reference += f"#{proposal.ordinal + 1}"
+    # A list built in one loop, positional arguments: a rebuild makes one per line per order.
+    day, qty, corrs = proposal.release_date, proposal.qty, proposal.correlation_ids
+    out = []
     for line in lines:
-        yield _asked(
-            line,
-            Requirement(
-                date=proposal.release_date,
-                qty=round(line.qty_per * proposal.qty, 9),
-                reference=reference,
-                cause_ids=line.revision_event_ids,
-                correlation_ids=ids(proposal.correlation_ids, line.correlation_ids),
-            ),
+        req = Requirement(
+            day,
+            round(line.qty_per * qty, 9),
+            reference,
+            line.revision_event_ids,
+            ids(corrs, line.correlation_ids),
         )
+        out.append((line.component, req) if line.replaces is None else _asked(line, req))
+    return out
 
 
 def _asked(line: ExplodedLine, req: Requirement) -> tuple[str, Requirement]:

@@ -147,3 +147,14 @@ def test_a_built_record_is_exactly_what_model_construct_makes(
     assert built.model_dump_json() == constructed.model_dump_json()
     assert built.__pydantic_extra__ == constructed.__pydantic_extra__
     assert built.__pydantic_private__ == constructed.__pydantic_private__
+
+
+def test_records_built_by_hand_share_a_fields_set_that_nothing_changes() -> None:
+    # Records are frozen (no assignment adds to it) and `model_copy` copies it first.
+    layout = _layout(ProcurementTrigger)
+    first = _build(ProcurementTrigger, layout, _trigger_row("T1", 5.0), "OPEN")
+    second = _build(ProcurementTrigger, layout, _trigger_row("T2", 6.0), "OPEN")
+    copied = first.model_copy(update={"state": "WITHDRAWN"})
+    names = set(ProcurementTrigger.model_fields)
+    assert first.model_fields_set == second.model_fields_set == copied.model_fields_set == names
+    assert copied.model_fields_set is not first.model_fields_set
