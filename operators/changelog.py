@@ -31,8 +31,9 @@ Entry = tuple[str | None, Row]
 """What a changelog keeps of a record it emitted: its state, and its `Row`.
 
 Not the record: a pydantic record keeps its values in a dict and the names of its set fields
-in a set of its own, about ten times the bytes of the row (kept in memory, pickled in every
-snapshot and walked by the collector), and a row compares with the next pass's row in C."""
+in a set of its own. A trigger's record took about 1,280 bytes of memory against about 230 for
+its entry (tracemalloc), and pickled 1.6 times its row's bytes; the collector walks it too. A
+row also compares with the next pass's row in C."""
 
 
 @dataclass

@@ -96,7 +96,7 @@ def proposal_requirements(
             line.revision_event_ids,
             ids(corrs, line.correlation_ids),
         )
-        out.append((line.component, req) if line.replaces is None else _asked(line, req))
+        out.append(_asked(line, req))
     return out
 
 
