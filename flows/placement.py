@@ -9,6 +9,16 @@ lets the reader pickle those once itself (`dataflow.pack_remote`), so timely onl
 bytes, and leave the others alone. A wrong prediction costs time, never an answer: the
 receiver takes an item packed or not. `tests/test_placement.py` checks the prediction
 against a real cluster of two processes.
+
+Partition alignment keeps a record on the worker that reads it. The producer contract: every
+input record of a plant (or planning group) goes to the partition Kafka's default
+partitioner gives its planning key, `murmur2(key) % partitions` (`kafka_partition`), the same
+partition number in every input topic. Worker `w` of a cluster of `W` reads the partitions
+`p` with `p % W == w` (`Placement.reads`), and the state of a planning key is held under a
+state key whose bytewax hash is congruent to the key's partition modulo the partition count
+(`aligned_key`): with `W` dividing the partition count, that is the worker reading the
+partition. A record that came in on another partition (a producer keyed otherwise) crosses
+to the worker of its state as before: the answer never depends on the partition.
 """
 
 from __future__ import annotations
@@ -55,6 +65,57 @@ def siphash13(data: bytes) -> int:
     return v0 ^ v1 ^ v2 ^ v3
 
 
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (32 bits, seed 0x9747B28C), as `org.apache.kafka.common.utils.Utils.murmur2`."""
+    m, r = 0x5BD1E995, 24
+    h = (0x9747B28C ^ len(data)) & 0xFFFFFFFF
+    end = len(data) - len(data) % 4
+    for i in range(0, end, 4):
+        k = (int.from_bytes(data[i : i + 4], "little") * m) & 0xFFFFFFFF
+        k = ((k ^ (k >> r)) * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = data[end:]
+    if len(tail) == 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h = ((h ^ tail[0]) * m) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def kafka_partition(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a record keyed `key` (UTF-8).
+
+    The Java client's `toPositive(murmur2(key)) % partitions`; librdkafka (and so
+    confluent-kafka) gives the same with `partitioner=murmur2_random`.
+    """
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+ALIGNED = "~"
+"""Between a planning key and the number that aligns its state key (`aligned_key`)."""
+
+
+def aligned_key(key: str, partitions: int) -> str:
+    """The state key of planning key `key` whose worker reads `kafka_partition(key, partitions)`.
+
+    `key` itself when its hash already fits, else `key~n` with the smallest such n (about
+    `partitions` hashes to find, once per key). A key with a `~` of its own always gets a
+    number (from 0), so two planning keys never share a state key. It depends on the
+    partition count only, so a recovery store keeps the count its state was keyed with.
+    """
+    if partitions <= 1:
+        return key
+    target = kafka_partition(key, partitions)
+    candidate, n = (key, 0) if ALIGNED not in key else (f"{key}{ALIGNED}0", 0)
+    while siphash13(candidate.encode() + b"\xff") % partitions != target:
+        n += 1
+        candidate = f"{key}{ALIGNED}{n}"
+    return candidate
+
+
 def worker_of(key: str, workers: int) -> int:
     """The worker (0-based, over the whole cluster) whose state holds `key`."""
     return siphash13(key.encode() + b"\xff") % workers
@@ -62,13 +123,38 @@ def worker_of(key: str, workers: int) -> int:
 
 @dataclass(frozen=True)
 class Placement:
-    """A process in its cluster: which keys are held by another process."""
+    """A process in its cluster: which keys are held by another process, which partitions it reads."""
 
     process_id: int = 0
     processes: int = 1
     workers_per_process: int = 1
+    partitions: int = 0
+    """The input partition count state keys are aligned to (0: planning keys as they are)."""
     _remote: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
     """Per key asked so far (plants and planning groups: few)."""
+    _keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def workers(self) -> int:
+        """Workers in the whole cluster."""
+        return self.processes * self.workers_per_process
+
+    def state_key(self, key: str) -> str:
+        """The state key of a planning key (`aligned_key`; the key itself when not aligned)."""
+        known = self._keys.get(key)
+        if known is None:
+            known = self._keys[key] = aligned_key(key, self.partitions) if self.partitions else key
+        return known
+
+    def reads(self, partition: int) -> bool:
+        """Whether this process reads input partition `partition` (all of them when not aligned).
+
+        Partition p is read by worker `p % workers`: aligned state keys put the plants of
+        partition p on that worker when the worker count divides the partition count.
+        """
+        if not self.partitions or self.processes <= 1:
+            return True
+        return (partition % self.workers) // self.workers_per_process == self.process_id
 
     def remote(self, key: str) -> bool:
         """Whether `key`'s state is in another process than this one."""

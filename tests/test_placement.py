@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 from mfgsync.flows.dataflow import FlowConfig, PlantLogic, pack_remote, plant_builder, unpacked
-from mfgsync.flows.placement import Placement, siphash13, worker_of
+from mfgsync.flows.placement import Placement, aligned_key, kafka_partition, murmur2, siphash13, worker_of
 from mfgsync.operators.steps import PlantBatch, plant_batches
 from tests.factories import movement
 from tests.services import free_ports
@@ -79,3 +79,100 @@ def test_batches_for_another_process_are_pickled_once_and_taken_packed_or_not():
     packed = pickle.dumps(PlantBatch((batch[0],)))
     out, _ = logic.on_batch([packed])
     assert [v.outcome.value for v in out if hasattr(v, "outcome")] == ["applied"]
+
+
+ALIGNED_CLUSTER = textwrap.dedent(
+    """
+    import sys
+    import bytewax.operators as op
+    from bytewax.dataflow import Dataflow
+    from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+    from bytewax.testing import cluster_main
+    from mfgsync.flows.placement import Placement, kafka_partition
+
+    proc, addresses, keys, out = int(sys.argv[1]), sys.argv[2].split(";"), sys.argv[3].split(","), sys.argv[4]
+    workers = int(sys.argv[5])
+    placement = Placement(proc, len(addresses), workers, partitions=8)
+
+    class Part(StatefulSourcePartition):
+        def __init__(self, partition):
+            self.items = [(k, partition, proc) for k in keys if kafka_partition(k, 8) == partition]
+        def next_batch(self):
+            if not self.items:
+                raise StopIteration()
+            batch, self.items = self.items, []
+            return batch
+        def snapshot(self):
+            return None
+
+    class Source(FixedPartitionedSource):
+        def list_parts(self):
+            return [f"t#{p}" for p in range(8) if placement.reads(p)]
+        def build_part(self, step_id, for_part, resume_state):
+            return Part(int(for_part.rsplit("#", 1)[1]))
+
+    flow = Dataflow("aligned")
+    keyed = op.key_on("key", op.input("in", flow, Source()), lambda item: placement.state_key(item[0]))
+    held = op.stateful_map("hold", keyed, lambda state, item: (state, item))
+    with open(out, "w") as f:
+        row = lambda step, kv: (f.write(f"{kv[1][0]} {kv[1][1]} {kv[1][2]} {proc}\\n"), f.flush())
+        op.inspect("where", held, row)
+        cluster_main(flow, addresses, proc, worker_count_per_proc=workers)
+    """
+)
+
+
+def test_kafka_partition_is_the_java_clients_default_partition():
+    # Kafka's own test vectors of Utils.murmur2 (clients' UtilsTest), as signed 32-bit values.
+    vectors = {b"21": -973932308, b"foobar": -790332482, b"a-little-bit-long-string": -985981536}
+    vectors |= {
+        b"a-little-bit-longer-string": -1486304829,
+        b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+    }
+    vectors |= {b"abc": 479470107}
+    for data, signed in vectors.items():
+        assert murmur2(data) == signed & 0xFFFFFFFF
+    assert kafka_partition("21", 8) == (-973932308 & 0x7FFFFFFF) % 8
+
+
+def test_an_aligned_state_key_is_held_by_the_worker_that_reads_its_partition():
+    keys = [*KEYS, "a~b", "a~b~0", "~", ""]
+    for partitions in (1, 4, 8, 12, 64):
+        aligned = {aligned_key(k, partitions) for k in keys}
+        assert len(aligned) == len(keys)  # never two planning keys in one state
+        for key in keys:
+            state_key = aligned_key(key, partitions)
+            assert state_key == aligned_key(key, partitions)
+            assert state_key.split("~")[0] == key.split("~")[0]
+            for workers in (w for w in (1, 2, 4, 8) if partitions % w == 0):
+                assert worker_of(state_key, workers) == kafka_partition(key, partitions) % workers
+    assert Placement().state_key("P01") == "P01"  # not aligned: the plant is its own state key
+
+
+def test_each_process_lists_the_partitions_of_its_workers():
+    for processes, per_process in ((1, 1), (2, 1), (2, 2), (4, 1), (3, 1)):
+        placements = [Placement(i, processes, per_process, partitions=8) for i in range(processes)]
+        readers = [[p for p in range(8) if placement.reads(p)] for placement in placements]
+        assert sorted(p for read in readers for p in read) == list(range(8))  # each one exactly once
+        for i, read in enumerate(readers):
+            assert all((p % (processes * per_process)) // per_process == i for p in read)
+    assert all(Placement(1, 2).reads(p) for p in range(8))  # not aligned: every partition listed
+
+
+def test_records_partitioned_by_their_planning_key_never_leave_the_process_that_reads_them(tmp_path):
+    script = tmp_path / "aligned.py"
+    script.write_text(ALIGNED_CLUSTER)
+    for workers in (1, 2):
+        addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(2))
+        outs = [tmp_path / f"aligned-{workers}-{proc}.txt" for proc in (0, 1)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(script), str(proc), addresses, ",".join(KEYS), str(out), str(workers)]
+            )
+            for proc, out in enumerate(outs)
+        ]
+        assert [p.wait(timeout=120) for p in procs] == [0, 0]
+        rows = [line.split() for out in outs for line in out.read_text().splitlines()]
+        assert sorted(key for key, *_ in rows) == sorted(KEYS)  # every key read once
+        assert {reader for _, _, reader, _ in rows} == {"0", "1"}  # both processes read
+        assert [row for row in rows if row[2] != row[3]] == []  # read and held by one process
