@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -208,6 +208,8 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
     committed to: with `durable=True` (a recovery store is configured) only positions of
     snapshots that are written, so the committed offset is where a restart resumes at the
     latest and never goes backwards; otherwise the read position, every few seconds.
+    `reads` says which partition numbers this process lists (bytewax makes one of the
+    workers that list a partition its reader): all of them by default.
     """
 
     def __init__(
@@ -221,8 +223,10 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
         on_lag: LagCallback | None = None,
         on_assign: AssignCallback | None = None,
         durable: bool = False,
+        reads: Callable[[int], bool] | None = None,
     ) -> None:
         self._durable = durable
+        self._reads = reads
         self._config = dict(config)
         self._topics = list(topics)
         self._tail = tail
@@ -232,7 +236,10 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord, int]):
         self._on_assign = on_assign
 
     def list_parts(self) -> list[str]:
-        return list_partitions(self._config, self._topics)
+        parts = list_partitions(self._config, self._topics)
+        if self._reads is None:
+            return parts
+        return [part for part in parts if self._reads(int(part.rsplit("#", 1)[1]))]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PartitionReader:
         topic, partition = for_part.rsplit("#", 1)
@@ -544,10 +551,18 @@ def create_topics(
     return outcome
 
 
-def produce_all(
-    config: KafkaConfig, messages: Iterable[tuple[str, bytes, bytes]], flush_timeout_s: float = 30.0
-) -> int:
-    """Publish `(topic, key, value)` messages and wait for every delivery; return the count.
+class Message(NamedTuple):
+    """A record to publish."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    partition: int = -1
+    """-1: the producer's partitioner picks one from the key."""
+
+
+def produce_all(config: KafkaConfig, messages: Iterable[Message], flush_timeout_s: float = 30.0) -> int:
+    """Publish messages and wait for every delivery; return the count.
 
     Waits at most ``flush_timeout_s`` for the last deliveries (and librdkafka's
     ``message.timeout.ms`` for each): undelivered messages raise `RuntimeError`.
@@ -560,10 +575,10 @@ def produce_all(
             failures.append(str(err))
 
     count = 0
-    for topic, key, value in messages:
+    for topic, key, value, partition in messages:
         while True:
             try:
-                producer.produce(topic, value, key, on_delivery=delivered)
+                producer.produce(topic, value, key, partition=partition, on_delivery=delivered)
                 break
             except BufferError:  # local queue full: let deliveries drain
                 producer.poll(0.1)

@@ -24,6 +24,12 @@ class SyncMetrics:
             ["topic", "outcome"],
             registry=registry,
         )
+        self.events_exchanged = Counter(
+            "mfgsync_events_exchanged",
+            "Input events this process read and handed to a plant whose state is on another process "
+            "(0 when producers partition by planning key; README, Scaling).",
+            registry=registry,
+        )
         self.outputs_rejected = Counter(
             "mfgsync_outputs_rejected",
             "Output records refused by the broker for good (or not encodable), dead-lettered where possible.",

@@ -57,11 +57,19 @@ GROUPS_FILE = "planning-groups.json"
 """Beside the partitions: the planning groups the store's state is keyed by (none: absent)."""
 
 
-def create_store(db_dir: Path, partitions: int, groups: dict[str, Any] | None = None) -> None:
+KEYS_FILE = "state-keys.json"
+"""Beside the partitions: the input partition count the store's plant state keys are aligned
+to (`flows/placement.aligned_key`; absent: a store from before, keyed by plant)."""
+
+
+def create_store(
+    db_dir: Path, partitions: int, groups: dict[str, Any] | None = None, aligned_partitions: int = 0
+) -> None:
     """Create the store's partitions atomically: all of them, or (after a kill) none.
 
     `groups` (the planning groups file's content, when there are any) is kept beside them:
-    the store's state is keyed by those groups (`stored_groups`).
+    the store's state is keyed by those groups (`stored_groups`); so is the partition count
+    its state keys are aligned to (`stored_alignment`).
     """
     from bytewax.recovery import init_db_dir
 
@@ -72,9 +80,12 @@ def create_store(db_dir: Path, partitions: int, groups: dict[str, Any] | None = 
     init_db_dir(staging, partitions)  # type: ignore[no-untyped-call]  # bytewax.recovery has no annotations
     if groups:
         (staging / GROUPS_FILE).write_text(json.dumps(groups, indent=1) + "\n")
+    (staging / KEYS_FILE).write_text(json.dumps({"aligned_partitions": aligned_partitions}) + "\n")
     if db_dir.exists():
         leftovers = list(db_dir.iterdir())
-        if leftovers and not all(p.name.startswith("part-") or p.name == GROUPS_FILE for p in leftovers):
+        if leftovers and not all(
+            p.name.startswith("part-") or p.name in (GROUPS_FILE, KEYS_FILE) for p in leftovers
+        ):
             msg = f"recovery directory {db_dir} holds files that are not a recovery store"
             raise FileExistsError(msg)
         shutil.rmtree(db_dir)  # an incomplete store from before the atomic creation
@@ -89,6 +100,18 @@ def stored_groups(db_dir: Path) -> dict[str, Any]:
         return {}
     data: dict[str, Any] = json.loads(path.read_text())
     return data
+
+
+def stored_alignment(db_dir: Path) -> int:
+    """The input partition count a store's state keys are aligned to.
+
+    0: not aligned, as every store made before alignment (keyed by plant).
+    """
+    path = db_dir / KEYS_FILE
+    if not path.exists():
+        return 0
+    value = json.loads(path.read_text()).get("aligned_partitions", 0)
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def discard_abandoned_snapshots(db_dir: Path) -> Repair:

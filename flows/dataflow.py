@@ -104,6 +104,8 @@ class FlowConfig:
     catch_up_plan_s: float = 0.0
     """Live mode: while its records come from a backlog, a plant plans at most once per this
     many seconds and about a tenth of the time (0: as when live; `operators/pace.py`)."""
+    handed_over: Callable[[int], None] | None = field(default=None, compare=False)
+    """Told how many events of a batch leave for a plant on another process (service mode)."""
     catching_up: Callable[[], bool] | None = field(default=None, compare=False)
     """Whether this process reads a backlog (service mode: its consumer lag); asked per batch
     read, the answer travels with the batch to its plants (`PlantBatch.backlog`)."""
@@ -131,19 +133,26 @@ PlantSnapshot = dict[str, "bytes | PlannerSnapshot"]
 
 
 def pack_remote(
-    items: list[tuple[str, PlantBatch]], placement: Placement
+    items: list[tuple[str, PlantBatch]], placement: Placement, sent: Callable[[int], None] | None = None
 ) -> Sequence[tuple[str, PlantBatch | bytes]]:
-    """Each batch bound for another process pickled here, once (`flows/placement.py`).
+    """Each batch under its state key, pickled here once if bound for another process.
 
     timely pickles what leaves a process twice and bytes cost it a copy; a batch that stays
-    is handed over as it is, so it is left alone.
+    is handed over as it is, so it is left alone (`flows/placement.py`). `sent` is told how
+    many events left the process (none when the producers' partitions are aligned).
     """
     if placement.processes <= 1:
-        return items
-    return [
-        (key, pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL) if placement.remote(key) else batch)
-        for key, batch in items
-    ]
+        return items if not placement.partitions else [(placement.state_key(k), b) for k, b in items]
+    out: list[tuple[str, PlantBatch | bytes]] = []
+    for key, batch in items:
+        state_key = placement.state_key(key)
+        if placement.remote(state_key):
+            out.append((state_key, pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
+            if sent is not None:
+                sent(len(batch.events))
+        else:
+            out.append((state_key, batch))
+    return out
 
 
 def unpacked(batch: PlantBatch | bytes) -> PlantBatch:
@@ -492,11 +501,11 @@ def build_core(flow: Dataflow, items: Stream[Event | DeadLetter], config: FlowCo
 
     # One exchange per batch and plant (or group) at most: to its worker (operators/steps.py).
     behind = config.catching_up or (lambda: False)
-    groups, placement = config.groups, config.placement
+    groups, placement, sent = config.groups, config.placement, config.handed_over
     keyed = op.flat_map_batch(
         "plant_batches",
         events,
-        lambda batch: pack_remote(plant_batches(batch, backlog=behind(), groups=groups), placement),
+        lambda batch: pack_remote(plant_batches(batch, backlog=behind(), groups=groups), placement, sent),
     )
     plant_out = op.key_rm("plant_unkey", op.stateful_batch("plant", keyed, plant_builder(config)))
     outcomes = op.branch("plant_verdict", plant_out, _is_verdict)

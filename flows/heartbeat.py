@@ -103,6 +103,7 @@ class Heartbeat:
                 "events": totals["events"],
                 "outputs": totals["outputs"],
                 "dead_letters": totals["dead_letters"],
+                "exchanged": totals["exchanged"],
                 "alerts": self._alerts(),
             },
         )

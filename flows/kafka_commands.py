@@ -16,17 +16,19 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from mfgsync.connectors.files import count_lines, input_files, read_events
-from mfgsync.connectors.kafka import COMPACTED, create_topics, produce_all
+from mfgsync.connectors.kafka import COMPACTED, Message, create_topics, produce_all
 from mfgsync.connectors.recovery_store import (
     GROUPS_FILE,
     create_store,
     discard_abandoned_snapshots,
     snapshot_steps,
     store_ready,
+    stored_alignment,
     stored_groups,
 )
 from mfgsync.connectors.serde import Serde
 from mfgsync.flows.logs import kafka_logger, setup_logging
+from mfgsync.flows.placement import kafka_partition
 from mfgsync.flows.preflight import (
     UNREACHABLE_EXIT,
     CommandError,
@@ -37,6 +39,7 @@ from mfgsync.flows.preflight import (
 )
 from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.settings import Settings
+from mfgsync.operators.steps import plant_key
 from mfgsync.schemas.events import TOPIC_TYPES
 from mfgsync.schemas.outputs import OUTPUT_TYPES
 from mfgsync.schemas.vocabulary import COMPACTED_TOPICS
@@ -52,13 +55,15 @@ def main(args: argparse.Namespace) -> int:
             check_registry(settings)
             return _topics_create(settings, args.partitions or settings.topic_partitions)
         if args.command == "produce":
-            check_broker(settings)
+            metadata = check_broker(settings)
             check_registry(settings)
-            return _produce(settings, Path(args.input), quiet=args.quiet)
+            partitions = {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+            return _produce(settings, Path(args.input), partitions, quiet=args.quiet)
         metadata = check_broker(settings)
         check_registry(settings)
-        check_topics(settings, metadata, [settings.topic(t) for t in settings.input_topics])
-        run = _prepare_run(settings, args)
+        inputs = [settings.topic(t) for t in settings.input_topics]
+        check_topics(settings, metadata, inputs)
+        run = _prepare_run(settings, args, {t: len(metadata.topics[t].partitions) for t in inputs})
     except (CommandError, KafkaException, TimeoutError, LookupError, FileNotFoundError) as exc:
         lines = exc.lines if isinstance(exc, CommandError) else [_one_line(exc)]
         for line in lines[:MAX_ERROR_LINES]:
@@ -99,19 +104,32 @@ def _topics_create(settings: Settings, partitions: int) -> int:
     return 0
 
 
-def _produce(settings: Settings, path: Path, *, quiet: bool = False) -> int:
-    """Publish events keyed by plant and sequencing key, so each key keeps its order."""
+def _produce(settings: Settings, path: Path, partitions: dict[str, int], *, quiet: bool = False) -> int:
+    """Publish events keyed by plant and sequencing key, in their planning key's partition.
+
+    The key keeps the entity (a compacted topic keeps every entity's latest version); the
+    partition is the one Kafka's default partitioner gives the planning key (`kafka_partition`),
+    so every record of a plant is in one partition number of every topic and the process that
+    holds the plant reads them (README, Scaling). Each sequencing key keeps its order.
+    """
     serde = Serde(settings)
+    groups = settings.groups()
     invalid: list[str] = []
     files = input_files(path)
     show = on_terminal(quiet)
     progress = Progress("produce", total=count_lines(files) if show else None, unit="events", enabled=show)
     started = time.monotonic()
 
-    def messages() -> Iterator[tuple[str, bytes, bytes]]:
+    def messages() -> Iterator[Message]:
         for number, event in enumerate(read_events(files, invalid), start=1):
             topic = settings.topic(event.TOPIC)
-            yield topic, f"{event.plant}|{event.sequencing_key()}".encode(), serde.encode(topic, event)
+            count = partitions.get(topic)
+            yield Message(
+                topic,
+                f"{event.plant}|{event.sequencing_key()}".encode(),
+                serde.encode(topic, event),
+                kafka_partition(plant_key(event, groups), count) if count else -1,
+            )
             if number % 1000 == 0:
                 progress.update(1000)
 
@@ -185,7 +203,40 @@ def _wait_for_store(store: Path, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
-def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], None]:
+def common_partitions(counts: dict[str, int]) -> int:
+    """The partition count every input topic has (0, with a warning, when they differ)."""
+    found = set(counts.values())
+    if len(found) == 1:
+        return found.pop()
+    logging.getLogger("mfgsync").warning(
+        "the input topics have different partition counts (%s): a plant's records are in other "
+        "partition numbers per topic, so they cross between processes (the answer is the same)",
+        ", ".join(f"{t} {n}" for t, n in sorted(counts.items())),
+        extra={"event": "partitions_differ", "partitions": counts},
+    )
+    return 0
+
+
+def _alignment(store: Path | None, current: int) -> int:
+    """The partition count plant state is keyed to: the store's, else the input topics'."""
+    if store is None:
+        return current
+    stored = stored_alignment(store)
+    if stored != current:
+        logging.getLogger("mfgsync").warning(
+            "recovery store %s keys plant state to %s, the input topics have %d partitions: records "
+            "cross between processes (the answer is the same); a new store aligns them again",
+            store,
+            f"{stored} partitions" if stored else "plants (a store from before alignment)",
+            current,
+            extra={"event": "alignment", "stored": stored, "partitions": current},
+        )
+    return stored
+
+
+def _prepare_run(
+    settings: Settings, args: argparse.Namespace, input_partitions: dict[str, int]
+) -> Callable[[], None]:
     """Prepare the recovery store and environment; return what runs the service's dataflow.
 
     The dataflow runs in this process (bytewax's `cli_main`, what `python -m bytewax.run
@@ -195,6 +246,7 @@ def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], N
     """
     recovery = args.recovery_dir or settings.recovery_dir
     recovery_config = None
+    partitions = common_partitions(input_partitions)
     if recovery:
         store = Path(recovery)
         if not store_ready(store):
@@ -203,7 +255,7 @@ def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], N
                 # its directory); creating it here too would race with process 0 opening it.
                 _wait_for_store(store, settings.connect_timeout_s * 4)
             else:
-                create_store(store, settings.recovery_partitions, settings.groups().to_json())
+                create_store(store, settings.recovery_partitions, settings.groups().to_json(), partitions)
         _refuse_per_step_store(store)
         _refuse_other_groups(store, settings)
         if not args.addresses or (args.process_id or 0) == 0:
@@ -219,6 +271,7 @@ def _prepare_run(settings: Settings, args: argparse.Namespace) -> Callable[[], N
     # Without recovery an epoch is bytewax's default 10 s; with it, one snapshot interval.
     epoch = timedelta(seconds=settings.snapshot_interval_s if recovery else 10)
     env = dict(os.environ)
+    env["MFGSYNC_ALIGNED_PARTITIONS"] = str(_alignment(Path(recovery) if recovery else None, partitions))
     if recovery:
         env["MFGSYNC_RECOVERY_DIR"] = str(recovery)  # the flow snapshots only with a store
     if args.process_id is not None:

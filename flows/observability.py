@@ -100,6 +100,12 @@ class StatusBoard:
             child = self._event_children[(topic, outcome)] = self.metrics.events.labels(topic, outcome)
         return child
 
+    def handed_over(self, count: int) -> None:
+        """Count events of a batch that leave for a plant on another process."""
+        self.metrics.events_exchanged.inc(count)
+        with self._lock:
+            self.view.handed_over(count)
+
     def output_rejected(self, rejected: Rejected) -> None:
         """Count an output record the broker refused (or that could not be encoded)."""
         self.metrics.outputs_rejected.labels(rejected.topic, rejected.error).inc()

@@ -224,6 +224,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
         flow_config(settings, published_reader(settings, serde), board, board.max_partition_lag),
         delivered=ledger.current,
         on_adopted=board.adopted,
+        handed_over=board.handed_over,
     )
     flow = Dataflow("mfgsync")
     source = KafkaRawSource(
@@ -234,6 +235,7 @@ def build_service_flow(settings: Settings) -> Dataflow:
         on_lag=board.consumer_lag,
         on_assign=board.partition_assigned,
         durable=settings.recovery_dir is not None,
+        reads=config.placement.reads,
     )
     raw = op.input("kafka_in", flow, source)
     decoded = op.map("decode", raw, grouped(serde.decode_event, config.groups, settings.dlq_max_raw_bytes))

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     """Set by `mfgsync run -a` (how many addresses) and `workers_per_process` by `-w`: where
     each plant's state is, so batches for other processes are pickled once (`flows/placement.py`)."""
     workers_per_process: int = Field(1, ge=1)
+    aligned_partitions: int = Field(0, ge=0)
+    """Set by `mfgsync run`: the input partition count plant state is keyed to, so each
+    process reads the partitions of its own plants (`flows/placement.py`); 0: not aligned."""
     ready_max_lag: int = Field(1_000, ge=0)
     """Ready once every assigned partition lags at most this many messages."""
     catch_up_partition_lag: int = Field(2_500, ge=0)
@@ -135,7 +138,7 @@ class Settings(BaseSettings):
 
     def placement(self) -> Placement:
         """The placement of the process in its cluster, as `mfgsync run` set it."""
-        return Placement(self.process_id, self.processes, self.workers_per_process)
+        return Placement(self.process_id, self.processes, self.workers_per_process, self.aligned_partitions)
 
     def groups(self) -> PlanningGroups:
         """The planning groups of `planning_groups` (none when unset); ValueError or OSError."""

@@ -131,6 +131,8 @@ class StatusView:
         """Source -> its latest lag report."""
         self.assigned: set[tuple[str, int]] = set()
         self.consumer_lag: dict[tuple[str, int], int] = {}
+        self.exchanged = 0
+        """Input events handed to a plant whose state is on another process."""
 
     # ------------------------------------------------------------------ inputs
 
@@ -143,6 +145,10 @@ class StatusView:
     def outcome(self, outcome: Outcome, count: int = 1) -> None:
         """`count` inputs reached this terminal outcome."""
         self.outcomes[outcome.value] += count
+
+    def handed_over(self, count: int) -> None:
+        """`count` events read here went to a plant's state on another process."""
+        self.exchanged += count
 
     def output_rejected(self, topic: str, key: str, error: str, reason: str) -> None:
         """The broker refused an output record (or it could not be encoded)."""
@@ -264,6 +270,7 @@ class StatusView:
             "partitions": sorted(self.assigned),
             "lag_reported": len(self.consumer_lag),
             "lag_messages": self.backlog(),
+            "exchanged": self.exchanged,
         }
 
     def _exception(self, exception: SyncException) -> RecordChanges:

@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from bench.storm import Storm, _Broker, run_storm
-from mfgsync.connectors.recovery_store import create_store, discard_abandoned_snapshots, store_ready
+from mfgsync.connectors.recovery_store import (
+    KEYS_FILE,
+    create_store,
+    discard_abandoned_snapshots,
+    store_ready,
+    stored_alignment,
+)
 from mfgsync.flows.dataflow import LazyPickles, SnapshotPacker
 from mfgsync.flows.scenario import scenario_events
 from mfgsync.operators.planner import PlanningFact, PlantPlanner
@@ -142,9 +148,12 @@ def test_a_half_created_store_is_created_again(tmp_path: Path):
     store.mkdir()
     (store / "part-0.sqlite3").write_bytes(b"")  # a kill during creation, before the atomic version
     assert not store_ready(store)
-    create_store(store, 3)
+    create_store(store, 3, aligned_partitions=8)
     assert store_ready(store)
-    assert sorted(p.name for p in store.iterdir()) == [f"part-{n}.sqlite3" for n in range(3)]
+    assert sorted(p.name for p in store.iterdir()) == [f"part-{n}.sqlite3" for n in range(3)] + [KEYS_FILE]
+    assert stored_alignment(store) == 8
+    (store / KEYS_FILE).unlink()  # as a store made before alignment
+    assert stored_alignment(store) == 0
 
 
 # ------------------------------------------------------ the planner's snapshot

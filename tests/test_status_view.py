@@ -304,6 +304,8 @@ def test_totals_count_outcomes_outputs_dead_letters_rejections_and_lag():
     view.output_rejected(SHORTAGES, "P1|GEAR", "ENCODE", "bad severity")
     view.partition_lag("erp.movements", 1, 7)
     view.partition_lag("erp.movements", 0, 5)
+    view.handed_over(40)
+    view.handed_over(2)
     assert view.totals() == {
         "events": {"applied": 2, "deduplicated": 1},
         "outputs": {DEAD_LETTERS: 2, TRIGGERS: 1},
@@ -313,6 +315,7 @@ def test_totals_count_outcomes_outputs_dead_letters_rejections_and_lag():
         "partitions": [("erp.movements", 0), ("erp.movements", 1)],
         "lag_reported": 2,
         "lag_messages": 12,
+        "exchanged": 42,
     }
 
 
