@@ -498,7 +498,7 @@ def create_topics(bootstrap: str, registry: str, prefix: str, partitions: int = 
 
 def produce(spec: Spec, bootstrap: str, registry: str, prefix: str) -> dict[str, Any]:
     """Create the topic set under `prefix` and publish `generate(spec)` to it; return counts and timings."""
-    from mfgsync.connectors.kafka import produce_all
+    from mfgsync.connectors.kafka import Message, produce_all
     from mfgsync.connectors.serde import Serde
     from mfgsync.flows.settings import Settings
 
@@ -509,7 +509,7 @@ def produce(spec: Spec, bootstrap: str, registry: str, prefix: str) -> dict[str,
     event_ids: set[str] = set()
     duplicates = 0
 
-    def messages() -> Iterator[tuple[str, bytes, bytes]]:
+    def messages() -> Iterator[Message]:
         nonlocal duplicates
         for event in generate(spec):
             name = type(event).__name__
@@ -519,7 +519,7 @@ def produce(spec: Spec, bootstrap: str, registry: str, prefix: str) -> dict[str,
             else:
                 event_ids.add(event.event_id)
             topic = settings.topic(event.TOPIC)
-            yield topic, kafka_key(event), serde.encode(topic, event)
+            yield Message(topic, kafka_key(event), serde.encode(topic, event))
 
     started = time.perf_counter()
     count = produce_all({**settings.librdkafka(), "linger.ms": "50", "batch.size": "1000000"}, messages())

@@ -14,6 +14,10 @@ Per run:
   window (at exit from `os.wait4`, less what `/proc/PID/stat` showed when the first output
   came), summed, over the input records; also over the processes' whole lives (start-up,
   imports and reading the changelogs back included: a fixed cost per process);
+- events handed over: how many input events a process read and handed to a plant on another
+  process (the `exchanged` count of each process's stop line): 0 when the records are in their
+  planning key's partition, as `mfgsync produce` puts them (`--by-key` publishes them in the
+  partition their record key gives instead, as a producer off the contract would);
 - whether every changelog (latest record per id, closed ones left out, `state` ignored) is
   equal to the first run's and to the replay's.
 
@@ -22,6 +26,7 @@ Per run:
     python -m bench.scale --processes 1,2,4 --events 100000 --keys 2000
     python -m bench.scale --recovery --snapshot-interval 10   # each run with its own store
     python -m bench.scale --plants 1 --families 8 --groups 8  # one plant split by planning groups
+    python -m bench.scale --by-key        # partitioned by record key, as a producer off the contract
 
 With `--groups N` the input's plants have `--families` independent BOM families each, and
 every run uses the planning groups `mfgsync groups --input ... --groups N` suggests
@@ -46,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULT_PREFIX, ROOT, machine, run_cli, service_env, stop_group, topic_stats
-from bench.data import Spec, generate
+from bench.data import Spec, generate, kafka_key
 from bench.e2e import output_topics, reset_outputs
 from bench.storm import CHANGELOGS, compare, live, replay_changelog, topic_records
 
@@ -137,7 +142,45 @@ def run_cluster(
         "cpu_us_per_record": round(cpu_window / events * 1e6, 1),
         "cpu_s_whole_lives": round(cpu_s, 2),
         "cpu_us_per_record_whole_lives": round(cpu_s / events * 1e6, 1),
+        "exchanged": handed_over(log, processes),
     }
+
+
+def _produce_by_key(env: dict[str, str], source: Path) -> None:
+    """Publish the events of `source` keyed like `mfgsync produce`, partitioned by that key."""
+    from mfgsync.connectors.files import read_events
+    from mfgsync.connectors.kafka import Message, produce_all
+    from mfgsync.connectors.serde import Serde
+    from mfgsync.flows.settings import Settings
+
+    settings = Settings(
+        kafka_bootstrap=env["MFGSYNC_KAFKA_BOOTSTRAP"],
+        schema_registry_url=env["MFGSYNC_SCHEMA_REGISTRY_URL"],
+        topic_prefix=env["MFGSYNC_TOPIC_PREFIX"],
+    )
+    serde = Serde(settings)
+    invalid: list[str] = []
+    messages = (
+        Message(topic, kafka_key(event), serde.encode(topic, event))
+        for event in read_events([source], invalid)
+        for topic in [settings.topic(event.TOPIC)]
+    )
+    produce_all(settings.librdkafka(), messages, flush_timeout_s=120)
+    if invalid:
+        raise RuntimeError(f"{len(invalid)} invalid lines in {source}")
+
+
+def handed_over(log: Path, processes: int) -> int | None:
+    """Input events the processes handed to a plant on another process (their stop lines).
+
+    None when a process logged no stop line (or one without the count).
+    """
+    counts = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and '"event": "stop"' in line:
+            with contextlib.suppress(ValueError, TypeError):
+                counts.append(int(json.loads(line)["exchanged"]))
+    return sum(counts) if len(counts) == processes else None
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -194,12 +237,15 @@ def run_scale(
     recovery: bool = False,
     snapshot_interval_s: int = 10,
     groups: int = 0,
+    aligned: bool = True,
 ) -> dict[str, Any]:
     """Publish `spec` once, run a cluster of each size on it, compare the changelogs (see above).
 
     With `recovery` every run has its own store (shared by its processes) and snapshots every
     `snapshot_interval_s`. With `groups` the runs (not the replay) plan in the planning groups
-    that `mfgsync groups` suggests for the input, at most `groups` per plant.
+    that `mfgsync groups` suggests for the input, at most `groups` per plant. `aligned=False`
+    publishes each record in the partition its key gives (librdkafka's default partitioner),
+    not its planning key's, as a producer that ignores the contract would.
     """
     prefix = f"scale{os.getpid()}x{int(time.time()) % 100000}."
     env = service_env(
@@ -210,15 +256,28 @@ def run_scale(
         snapshot_interval_s=str(snapshot_interval_s),
         connect_timeout_s="120",  # a loaded host: deliveries of `produce` may take long
     )
+    env["MFGSYNC_LOG_LEVEL"] = "INFO"  # each process's stop line says how many events it handed over
     source = work / "events.jsonl"
     with source.open("w") as out:
         for event in generate(spec):
             out.write(json.dumps({"type": type(event).__name__, **event.model_dump(mode="json")}) + "\n")
+    group_sizes: dict[str, list[int]] = {}
+    if groups:  # before `produce`: it puts each group's records in the group's partition
+        groups_file = work / "planning-groups.json"
+        groups_file.write_text(run_cli(env, "groups", "--input", str(source), "--groups", str(groups)))
+        suggested = json.loads(groups_file.read_text())
+        group_sizes = {plant: [len(items) for items in g.values()] for plant, g in suggested.items()}
+    replay_env = dict(env)
+    if groups:
+        env["MFGSYNC_PLANNING_GROUPS"] = str(groups_file)
     run_cli(env, "topics", "create", "--partitions", str(PARTITIONS))
-    run_cli(env, "produce", "--quiet", "--input", str(source))
+    if aligned:
+        run_cli(env, "produce", "--quiet", "--input", str(source))
+    else:
+        _produce_by_key(env, source)
     replay_dir = work / "replay"
     run_cli(
-        env,
+        replay_env,  # the plants planned whole
         "replay",
         "--quiet",
         "--input",
@@ -229,13 +288,6 @@ def run_scale(
         spec.today.isoformat(),
     )
     replay = {t: live(replay_changelog(replay_dir / f"{t}.jsonl")) for t in CHANGELOGS}
-    group_sizes: dict[str, list[int]] = {}
-    if groups:
-        groups_file = work / "planning-groups.json"
-        groups_file.write_text(run_cli(env, "groups", "--input", str(source), "--groups", str(groups)))
-        suggested = json.loads(groups_file.read_text())
-        group_sizes = {plant: [len(items) for items in g.values()] for plant, g in suggested.items()}
-        env["MFGSYNC_PLANNING_GROUPS"] = str(groups_file)
     runs: list[dict[str, Any]] = []
     first: dict[str, dict[str, dict[str, Any]]] | None = None
     for n, processes in enumerate(process_counts):
@@ -285,7 +337,8 @@ def _row(r: dict[str, Any], base: dict[str, Any]) -> str:
     return (
         f"{r['processes']} x {r['workers_per_process']} worker | {r['msg_per_s']:>9,.0f} msg/s "
         f"({r['msg_per_s'] / base['msg_per_s']:.2f}x) | {r['cpu_us_per_record']:>6.1f} us CPU/record "
-        f"({r['cpu_us_per_record'] / base['cpu_us_per_record']:.2f}x) | equal: {r['equal']} | "
+        f"({r['cpu_us_per_record'] / base['cpu_us_per_record']:.2f}x) | handed over {r['exchanged']} | "
+        f"equal: {r['equal']} | "
         f"load {_loadavg()[0]}"
     )
 
@@ -307,6 +360,11 @@ def main() -> int:
     parser.add_argument("--snapshot-interval", type=int, default=10, help="s between snapshots (--recovery)")
     parser.add_argument("--families", type=int, default=1, help="independent BOM families per plant")
     parser.add_argument("--groups", type=int, default=0, help="plan in at most this many groups per plant")
+    parser.add_argument(
+        "--by-key",
+        action="store_true",
+        help="publish each record in its key's partition, not its planning key's (README, Producer partitions)",
+    )
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
@@ -337,6 +395,7 @@ def main() -> int:
             recovery=args.recovery,
             snapshot_interval_s=args.snapshot_interval,
             groups=args.groups,
+            aligned=not args.by_key,
         )
     print(RESULT_PREFIX + json.dumps(report, default=str))
     return 0 if report["equal"] else 1
