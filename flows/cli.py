@@ -8,6 +8,7 @@ against Kafka, configured by `MFGSYNC_*` environment variables (see `flows/setti
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mfgsync.connectors.files import count_lines, input_files, read_events
+from mfgsync.flows.placement import kafka_partition
 from mfgsync.flows.preflight import CommandError, load_settings
 from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.replay import read_changelog, run_replay
@@ -73,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     groups.add_argument("--input", required=True, help="a .jsonl file or a directory of them")
     groups.add_argument("--groups", type=_positive, default=8, help="at most this many groups per plant")
+    groups.add_argument(
+        "--partitions",
+        type=_positive,
+        default=None,
+        help="input partitions the groups are spread over (default: MFGSYNC_TOPIC_PARTITIONS)",
+    )
 
     topics = sub.add_parser("topics", help="Kafka topic provisioning")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
@@ -119,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return status.main([args.url] if args.url else [])
         if args.command == "groups":
-            return _groups(args.input, args.groups)
+            return _groups(args.input, args.groups, args.partitions or load_settings().topic_partitions)
         if args.command in ("topics", "produce", "run"):
             from mfgsync.flows import kafka_commands
 
@@ -168,11 +176,17 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _groups(path: str, groups: int) -> int:
-    """Print the suggested planning groups file; a line per plant (and invalid lines) on stderr."""
+def _groups(path: str, groups: int, partitions: int) -> int:
+    """Print the suggested planning groups file; a line per plant (and invalid lines) on stderr.
+
+    Each plant's groups are named so that they are in consecutive input partitions
+    (`suggest_groups`), so a cluster whose worker count divides `partitions` reads and plans
+    them round-robin over its processes.
+    """
     invalid: list[str] = []
     boms = [e for e in read_events(input_files(path), invalid) if isinstance(e, BomRevisionReleased)]
-    suggested = suggest_groups(boms, groups).to_json()
+    place = functools.partial(kafka_partition, partitions=partitions)
+    suggested = suggest_groups(boms, groups, place, partitions).to_json()
     for plant, components in bom_components(boms).items():
         sizes = ", ".join(str(len(items)) for items in suggested.get(plant, {}).values()) or "none"
         said = f"{plant}: {len(components)} independent BOM component(s); items per group: {sizes}"

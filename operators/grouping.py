@@ -28,7 +28,7 @@ import fnmatch
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mfgsync.schemas.events import BomRevisionReleased, Event
@@ -220,12 +220,20 @@ def bom_components(events: Iterable[Event]) -> dict[str, list[set[str]]]:
     return {plant: sorted(parts, key=lambda s: (-len(s), min(s))) for plant, parts in sorted(out.items())}
 
 
-def suggest_groups(events: Iterable[Event], groups: int) -> PlanningGroups:
+def suggest_groups(
+    events: Iterable[Event],
+    groups: int,
+    partition_of: Callable[[str], int] | None = None,
+    partitions: int = 0,
+) -> PlanningGroups:
     """Up to `groups` groups per plant: its independent BOM components, packed by size.
 
     The largest component goes to the smallest group first, so groups come out about
     equal in items; a plant with one component gets no groups. Items in no BOM stay in the
-    plant's rest. Item ids are listed escaped, so each matches itself only.
+    plant's rest. Item ids are listed escaped, so each matches itself only. With
+    `partition_of` (a group key's input partition) and `partitions`, group n is named so
+    that its key is in partition n modulo `partitions`: consecutive groups in consecutive
+    partitions, so they spread over the processes that read them (README, Scaling).
     """
     data: dict[str, dict[str, list[str]]] = {}
     for plant, parts in bom_components(events).items():
@@ -236,8 +244,23 @@ def suggest_groups(events: Iterable[Event], groups: int) -> PlanningGroups:
         for part in parts:
             smallest = min(bins, key=len)
             smallest.extend(sorted(part))
-        data[plant] = {f"g{n + 1}": [_escaped(i) for i in sorted(items)] for n, items in enumerate(bins)}
+        data[plant] = {
+            _group_name(plant, n, partition_of, partitions): [_escaped(i) for i in sorted(items)]
+            for n, items in enumerate(bins)
+        }
     return PlanningGroups.parse(data)
+
+
+def _group_name(plant: str, n: int, partition_of: Callable[[str], int] | None, partitions: int) -> str:
+    """`g<n+1>`, or the first `g<n+1>.<k>` whose key is in partition n % partitions."""
+    name = f"g{n + 1}"
+    if partition_of is None or partitions < 2:
+        return name
+    candidate, k = name, 0
+    while partition_of(f"{plant}{SEPARATOR}{candidate}") != n % partitions:
+        k += 1
+        candidate = f"{name}.{k}"
+    return candidate
 
 
 def _escaped(item: str) -> str:

@@ -8,6 +8,7 @@ store keyed by other groups is refused.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from datetime import UTC, date, datetime
@@ -22,6 +23,7 @@ from mfgsync.connectors.recovery_store import create_store
 from mfgsync.flows.cli import main as cli
 from mfgsync.flows.dataflow import FlowConfig, build_flow
 from mfgsync.flows.kafka_commands import _refuse_other_groups
+from mfgsync.flows.placement import kafka_partition
 from mfgsync.flows.preflight import CommandError
 from mfgsync.flows.replay import OUTPUT_TOPICS, read_changelog, read_counts, run_replay
 from mfgsync.flows.settings import Settings
@@ -163,10 +165,18 @@ class Passes:
 
 def test_mfgsync_groups_prints_the_file_of_the_suggested_groups(tmp_path, capsys):
     source, events = split_plant(tmp_path)
-    assert cli(["groups", "--input", str(source), "--groups", "3"]) == 0
+    assert cli(["groups", "--input", str(source), "--groups", "3", "--partitions", "8"]) == 0
     printed = capsys.readouterr()
-    assert json.loads(printed.out) == suggest_groups(events, 3).to_json()
+    suggested = json.loads(printed.out)
+    place = functools.partial(kafka_partition, partitions=8)
+    assert suggested == suggest_groups(events, 3, place, 8).to_json()
     assert "P01: 4 independent BOM component(s)" in printed.err
+    # Group n of a plant is in input partition n: the groups spread over the readers.
+    for plant, groups in suggested.items():
+        assert [kafka_partition(f"{plant}|{name}", 8) for name in groups] == [0, 1, 2]
+    unnamed = suggest_groups(events, 3).to_json()
+    # The same items in each group as without partitions: only the names differ.
+    assert [list(g.values()) for g in suggested.values()] == [list(g.values()) for g in unnamed.values()]
 
 
 def test_planned_in_groups_a_split_plant_gives_the_changelogs_of_planning_it_whole(tmp_path):
