@@ -18,7 +18,8 @@ each from the next levels, level 3 is BUY.
 
 `produce(...)` creates the topic set with `mfgsync topics create --partitions 4` (which also
 registers the schemas) and publishes with the project's own `Serde` (Avro, Confluent framing,
-through the registry) and `mfgsync.connectors.kafka.produce_all`, keyed like `mfgsync produce`.
+through the registry) and `mfgsync.connectors.kafka.produce_all`, keyed and partitioned like
+`mfgsync produce` (each record in its plant's partition: README, Producer partitions).
 
 Run alone: `python -m bench.data --count 20` prints a sample as JSON lines.
 """
@@ -37,6 +38,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bench.common import EPOCH, ROOT, TODAY, service_env
+from mfgsync.operators.steps import plant_key
 from mfgsync.schemas.events import (
     BomLine,
     BomRevisionReleased,
@@ -480,7 +482,11 @@ def kafka_key(event: Event) -> bytes:
     return f"{event.plant}|{event.sequencing_key()}".encode()
 
 
-def create_topics(bootstrap: str, registry: str, prefix: str, partitions: int = 4) -> None:
+PARTITIONS = 4
+"""Partitions per topic of `produce`."""
+
+
+def create_topics(bootstrap: str, registry: str, prefix: str, partitions: int = PARTITIONS) -> None:
     """`mfgsync topics create` under `prefix` (also registers every schema)."""
     env = service_env(bootstrap, registry, prefix)
     done = subprocess.run(
@@ -500,9 +506,10 @@ def produce(spec: Spec, bootstrap: str, registry: str, prefix: str) -> dict[str,
     """Create the topic set under `prefix` and publish `generate(spec)` to it; return counts and timings."""
     from mfgsync.connectors.kafka import Message, produce_all
     from mfgsync.connectors.serde import Serde
+    from mfgsync.flows.placement import kafka_partition
     from mfgsync.flows.settings import Settings
 
-    create_topics(bootstrap, registry, prefix)
+    create_topics(bootstrap, registry, prefix, PARTITIONS)
     settings = Settings(kafka_bootstrap=bootstrap, schema_registry_url=registry, topic_prefix=prefix)
     serde = Serde(settings)
     by_type: Counter[str] = Counter()
@@ -519,7 +526,8 @@ def produce(spec: Spec, bootstrap: str, registry: str, prefix: str) -> dict[str,
             else:
                 event_ids.add(event.event_id)
             topic = settings.topic(event.TOPIC)
-            yield Message(topic, kafka_key(event), serde.encode(topic, event))
+            partition = kafka_partition(plant_key(event), PARTITIONS)
+            yield Message(topic, kafka_key(event), serde.encode(topic, event), partition)
 
     started = time.perf_counter()
     count = produce_all({**settings.librdkafka(), "linger.ms": "50", "batch.size": "1000000"}, messages())

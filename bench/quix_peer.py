@@ -5,7 +5,7 @@ Quix Streams pins `confluent-kafka<2.13`, so it cannot share mfgsync's environme
 plus the main environment's pydantic and fastavro versions) and runs this module with it.
 
 The job, over the same Avro input topics (all nine, concatenated; they are co-partitioned:
-same keys, 4 partitions, same partitioner):
+same keys, 4 partitions, each plant's records in one partition number of every topic):
 1. decode exactly as mfgsync does: the project's own `AvroCodec.decode` (Confluent framing,
    writer schema from the registry by id, resolved to the package's reader schema) and the
    pydantic model's `model_validate` (the same code `mfgsync.connectors.serde.Serde.decode_event` runs);

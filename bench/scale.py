@@ -264,7 +264,18 @@ def run_scale(
     group_sizes: dict[str, list[int]] = {}
     if groups:  # before `produce`: it puts each group's records in the group's partition
         groups_file = work / "planning-groups.json"
-        groups_file.write_text(run_cli(env, "groups", "--input", str(source), "--groups", str(groups)))
+        groups_file.write_text(
+            run_cli(
+                env,
+                "groups",
+                "--input",
+                str(source),
+                "--groups",
+                str(groups),
+                "--partitions",
+                str(PARTITIONS),
+            )
+        )
         suggested = json.loads(groups_file.read_text())
         group_sizes = {plant: [len(items) for items in g.values()] for plant, g in suggested.items()}
     replay_env = dict(env)
