@@ -38,7 +38,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bench.common import EPOCH, ROOT, TODAY, service_env
-from mfgsync.operators.steps import plant_key
+from mfgsync.flows.placement import record_key, record_partition
 from mfgsync.schemas.events import (
     BomLine,
     BomRevisionReleased,
@@ -477,11 +477,6 @@ def generate(spec: Spec) -> Iterator[Event]:
     return Generator(spec).events()
 
 
-def kafka_key(event: Event) -> bytes:
-    """The Kafka key `mfgsync produce` uses: plant and sequencing key, so each key keeps its order."""
-    return f"{event.plant}|{event.sequencing_key()}".encode()
-
-
 PARTITIONS = 4
 """Partitions per topic of `produce`."""
 
@@ -506,7 +501,6 @@ def produce(spec: Spec, bootstrap: str, registry: str, prefix: str) -> dict[str,
     """Create the topic set under `prefix` and publish `generate(spec)` to it; return counts and timings."""
     from mfgsync.connectors.kafka import Message, produce_all
     from mfgsync.connectors.serde import Serde
-    from mfgsync.flows.placement import kafka_partition
     from mfgsync.flows.settings import Settings
 
     create_topics(bootstrap, registry, prefix, PARTITIONS)
@@ -526,8 +520,8 @@ def produce(spec: Spec, bootstrap: str, registry: str, prefix: str) -> dict[str,
             else:
                 event_ids.add(event.event_id)
             topic = settings.topic(event.TOPIC)
-            partition = kafka_partition(plant_key(event), PARTITIONS)
-            yield Message(topic, kafka_key(event), serde.encode(topic, event), partition)
+            partition = record_partition(event, PARTITIONS)
+            yield Message(topic, record_key(event), serde.encode(topic, event), partition)
 
     started = time.perf_counter()
     count = produce_all({**settings.librdkafka(), "linger.ms": "50", "batch.size": "1000000"}, messages())

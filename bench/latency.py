@@ -44,7 +44,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from bench.common import ROOT, emit_result, percentile, service_env, stop_group
-from bench.data import create_topics, kafka_key
+from bench.data import create_topics
+from mfgsync.flows.placement import record_key
 from mfgsync.schemas.vocabulary import is_live
 
 DEMAND = 1_000_000.0
@@ -163,7 +164,7 @@ def run(
         value = serde.encode(topic, event)
         while True:
             try:
-                producer.produce(topic, value, kafka_key(event))
+                producer.produce(topic, value, record_key(event))
                 break
             except BufferError:
                 producer.poll(0.01)

@@ -51,9 +51,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULT_PREFIX, ROOT, machine, run_cli, service_env, stop_group, topic_stats
-from bench.data import Spec, generate, kafka_key
+from bench.data import Spec, generate
 from bench.e2e import output_topics, reset_outputs
 from bench.storm import CHANGELOGS, compare, live, replay_changelog, topic_records
+from mfgsync.flows.placement import record_key
 
 QUICK = Spec(events=40_000, keys=1_000)
 FULL = Spec(events=200_000, keys=4_000)
@@ -161,7 +162,7 @@ def _produce_by_key(env: dict[str, str], source: Path) -> None:
     serde = Serde(settings)
     invalid: list[str] = []
     messages = (
-        Message(topic, kafka_key(event), serde.encode(topic, event))
+        Message(topic, record_key(event), serde.encode(topic, event))
         for event in read_events([source], invalid)
         for topic in [settings.topic(event.TOPIC)]
     )

@@ -28,7 +28,7 @@ from mfgsync.connectors.recovery_store import (
 )
 from mfgsync.connectors.serde import Serde
 from mfgsync.flows.logs import kafka_logger, setup_logging
-from mfgsync.flows.placement import kafka_partition
+from mfgsync.flows.placement import record_key, record_partition
 from mfgsync.flows.preflight import (
     UNREACHABLE_EXIT,
     CommandError,
@@ -39,7 +39,6 @@ from mfgsync.flows.preflight import (
 )
 from mfgsync.flows.progress import Progress, on_terminal
 from mfgsync.flows.settings import Settings
-from mfgsync.operators.steps import plant_key
 from mfgsync.schemas.events import TOPIC_TYPES
 from mfgsync.schemas.outputs import OUTPUT_TYPES
 from mfgsync.schemas.vocabulary import COMPACTED_TOPICS
@@ -126,9 +125,9 @@ def _produce(settings: Settings, path: Path, partitions: dict[str, int], *, quie
             count = partitions.get(topic)
             yield Message(
                 topic,
-                f"{event.plant}|{event.sequencing_key()}".encode(),
+                record_key(event),
                 serde.encode(topic, event),
-                kafka_partition(plant_key(event, groups), count) if count else -1,
+                record_partition(event, count, groups) if count else -1,
             )
             if number % 1000 == 0:
                 progress.update(1000)

@@ -25,6 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mfgsync.operators.grouping import PlanningGroups
+from mfgsync.operators.steps import NO_GROUPS, plant_key
+from mfgsync.schemas.events import Event
+
 _MASK = (1 << 64) - 1
 
 
@@ -92,6 +96,19 @@ def kafka_partition(key: str, partitions: int) -> int:
     confluent-kafka) gives the same with `partitioner=murmur2_random`.
     """
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def record_key(event: Event) -> bytes:
+    """The Kafka key `mfgsync produce` gives an event: its plant and sequencing key.
+
+    Each entity keeps its order, and a compacted topic keeps every entity's latest version.
+    """
+    return f"{event.plant}|{event.sequencing_key()}".encode()
+
+
+def record_partition(event: Event, partitions: int, groups: PlanningGroups = NO_GROUPS) -> int:
+    """The partition of the producer contract: the one Kafka gives the event's planning key."""
+    return kafka_partition(plant_key(event, groups), partitions)
 
 
 ALIGNED = "~"
