@@ -30,13 +30,15 @@ def tune_gc() -> None:
     gc.freeze()
 
 
-PAUSE_MIN_ITEMS = 500
+PAUSE_MIN_ITEMS = 1
 """Passes that net at least this many items (before their cascade) run with the collector
-paused (`planning_pass`). A pass that nets most of a plant (a rebuild, a new planning date, a
-start) builds a new heap of plans: paused, it ran in 21.5 s instead of 32.7 s on the
-10,000-item plant. A pass from one stock movement replaces objects through its cascade
-instead; there, the collection after the pass cost more than the collector saves during it
-(level-0 movements of the 4,000-item plant 10-15% slower paused), so it runs as usual."""
+paused (`planning_pass`): every pass that nets anything. A pass that nets most of a plant (a
+rebuild, a new planning date, a start) builds a new heap of plans: paused, it ran in 21.5 s
+instead of 32.7 s on the 10,000-item plant. Passes from one stock movement used to run with
+the collector on (500 items was the bound), because the collection after a paused pass cost
+more than the pause saved; since the collection runs before the pass instead and the pass's
+objects are frozen unwalked (`collector_paused`), level-0 movements of the 2,000-item plant
+take 0.87-0.95 of their time with the collector on (paired in one process, 8 movements each)."""
 
 
 def planning_pass(items: int) -> AbstractContextManager[None]:
@@ -53,23 +55,30 @@ _resume = False
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Run a planning pass without the collector; then collect what is new and freeze the rest.
+    """Run a planning pass without the collector; collect before it, freeze what it made.
 
     A rebuild allocates millions of small objects and keeps many (requirements, plans,
     records). With the collector on, every full collection during the pass walks the whole
     heap again, and the heap grows while the pass runs: on the 10,000-item plant that was
-    about a third of a first rebuild (32.7 s against 21.5 s paused). Paused, the pass
-    allocates freely; after it one collection walks only what is not frozen (what this pass
-    and the time since the last one made), frees the cycles among it, and `gc.freeze` takes
-    the survivors out of every later collection. Frozen objects are still freed by reference
-    counting when the planner drops them; only a reference cycle formed among them later would
-    never be collected, and the planner's state forms none. Re-entrant across the worker
-    threads of one process: the collector resumes when the last pass running ends.
+    about a third of a first rebuild (32.7 s against 21.5 s paused). A collection after the
+    pass was a fifth of what was left (0.6-0.75 s of a 2,000-item first rebuild, walking the
+    1.5 million objects the pass made), and it found nothing a pass made once explosions
+    stopped leaving a closure cycle behind: planning passes form no reference cycles
+    (`tests/test_gc_tuning.py` holds a rebuild, stock movements and a BOM revision to it).
+    So the collection runs when the pass begins, over what is not frozen (what was made
+    since the last pass, the cycles among it freed), and `gc.freeze` takes the pass's
+    survivors out of every later collection without walking them. Frozen objects are still
+    freed by reference counting when the planner drops them; a cycle another thread makes
+    while a pass runs is frozen with it and never collected (bounded by what that thread
+    makes during passes). Re-entrant across the worker threads of one process: the collector
+    resumes when the last pass running ends.
     """
     global _paused, _resume
     with _pause_lock:
         if _paused == 0:
             _resume = gc.isenabled()
+            if _resume:
+                gc.collect()
             gc.disable()
         _paused += 1
     try:
@@ -78,6 +87,5 @@ def collector_paused() -> Iterator[None]:
         with _pause_lock:
             _paused -= 1
             if _paused == 0 and _resume:
-                gc.collect()
                 gc.freeze()
                 gc.enable()

@@ -149,31 +149,53 @@ class BomBook:
             return ()
         if top.event_id in derived.explosions:
             return derived.explosions[top.event_id]
-        cyclic = derived.cyclic_edges
         out: list[ExplodedLine] = []
-
-        def walk(
-            rev: BomRevisionReleased, factor: float, ids: tuple[str, ...], corrs: tuple[str, ...], depth: int
-        ) -> None:
-            for line in rev.lines:
-                if (rev.parent_item, line.component) in cyclic:
-                    continue
-                qty = factor * line.qty_per * (1.0 + line.scrap_pct / 100.0)
-                if line.phantom and depth < MAX_PHANTOM_DEPTH:
-                    inner = self.effective(line.component, day)
-                    if inner is not None:
-                        walk(inner, qty, (*ids, inner.event_id), corrs + revision_ids(inner), depth + 1)
-                        continue
-                pair = (line.replaces, line.component)
-                use_up = line.replaces if line.use_up and pair in derived.use_ups else None
-                out.append(ExplodedLine(line.component, qty, ids, corrs, use_up))
-
-        walk(top, 1.0, (top.event_id,), revision_ids(top), 0)
+        self._walk(top, 1.0, (top.event_id,), revision_ids(top), 0, day, derived, out)
         exploded = tuple(out)
         if not any(line.phantom for line in top.lines):
             # Without phantoms the explosion depends on the revision only, not on the date.
             derived.explosions[top.event_id] = exploded
         return exploded
+
+    def _walk(
+        self,
+        rev: BomRevisionReleased,
+        factor: float,
+        ids: tuple[str, ...],
+        corrs: tuple[str, ...],
+        depth: int,
+        day: date,
+        derived: _Derived,
+        out: list[ExplodedLine],
+    ) -> None:
+        """Append `rev`'s lines to `out`, phantoms blown through.
+
+        A method, not a nested function: a recursive closure refers to itself through its
+        cell, and each explosion would leave a reference cycle for the collector (the only
+        one a planning pass made; `gc_tuning.collector_paused` relies on there being none).
+        """
+        cyclic = derived.cyclic_edges
+        for line in rev.lines:
+            if (rev.parent_item, line.component) in cyclic:
+                continue
+            qty = factor * line.qty_per * (1.0 + line.scrap_pct / 100.0)
+            if line.phantom and depth < MAX_PHANTOM_DEPTH:
+                inner = self.effective(line.component, day)
+                if inner is not None:
+                    self._walk(
+                        inner,
+                        qty,
+                        (*ids, inner.event_id),
+                        corrs + revision_ids(inner),
+                        depth + 1,
+                        day,
+                        derived,
+                        out,
+                    )
+                    continue
+            pair = (line.replaces, line.component)
+            use_up = line.replaces if line.use_up and pair in derived.use_ups else None
+            out.append(ExplodedLine(line.component, qty, ids, corrs, use_up))
 
     def derived(self) -> object:
         """The derived graph data now; a different object after any release (for caches)."""
