@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 from mfgsync.operators.parameters import PlanningSettings
+from mfgsync.operators.rounding import round9
 
 EPS = 1e-9
 
@@ -65,5 +66,5 @@ def _sized(settings: PlanningSettings, qty: float) -> float:
 
 
 def _round(value: float) -> float:
-    rounded = round(value, 9)
+    rounded = round9(value)
     return 0.0 if rounded == 0 else rounded

@@ -59,6 +59,7 @@ from mfgsync.operators.calendar import BucketCalendar
 from mfgsync.operators.lot_sizing import proposal_quantities
 from mfgsync.operators.parameters import LotSizeRule, PlanningSettings
 from mfgsync.operators.rescheduling import ReceiptAction, ReceiptQueue, ScheduledReceipt
+from mfgsync.operators.rounding import round9
 from mfgsync.operators.severity import shortage_severity
 from mfgsync.operators.values import value_type
 from mfgsync.schemas.vocabulary import Severity
@@ -478,5 +479,5 @@ def union_ids(groups: Iterable[tuple[str, ...]], limit: int = MAX_CAUSES) -> tup
 def _round(value: float) -> float:
     # Quantities come from sums and products of decimals; 9 places keep float noise
     # (0.30000000000000004) out of the outputs and out of changelog comparisons.
-    rounded = round(value, 9)
+    rounded = round9(value)
     return 0.0 if rounded == 0 else rounded

@@ -48,6 +48,7 @@ from mfgsync.operators.requirements import (
     proposal_requirements,
     use_up,
 )
+from mfgsync.operators.rounding import round9
 from mfgsync.operators.severity import effective_lead_time
 from mfgsync.operators.traceability import cycle_change
 from mfgsync.operators.triggers import Switch, item_availability, item_shortage, item_triggers
@@ -482,7 +483,7 @@ class PlantPlanner:
             Switch(
                 replaced=old,
                 day=min(r.date for r in reqs),
-                qty=round(sum(r.qty for r in reqs), 9),
+                qty=round9(sum(r.qty for r in reqs)),
                 cause_ids=union_ids(r.cause_ids for r in reqs),
                 correlation_ids=union_ids(r.correlation_ids for r in reqs),
             )

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import date
 
 from mfgsync.operators.rescheduling import EPS, ScheduledReceipt
+from mfgsync.operators.rounding import round9
 from mfgsync.schemas.events import ProductionOrderChanged, PurchaseOrderChanged, SupplierConfirmation
 
 
@@ -65,7 +66,7 @@ def po_line_receipts(
             out.append(
                 ScheduledReceipt(
                     date=day,
-                    qty=round(qty - taken, 9),
+                    qty=round9(qty - taken),
                     reference=f"{line.po_id}/{line.line}",
                     slot=slot,
                     supplier=line.supplier or None,

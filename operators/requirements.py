@@ -28,6 +28,7 @@ from datetime import date
 
 from mfgsync.operators.bom import ExplodedLine
 from mfgsync.operators.netting import EPS, PlannedOrder, Requirement, ScheduledReceipt, union_ids
+from mfgsync.operators.rounding import round9
 from mfgsync.schemas.events import DemandChanged, ProductionOrderChanged
 
 Ids = Callable[[tuple[str, ...], tuple[str, ...]], tuple[str, ...]]
@@ -63,7 +64,7 @@ def order_requirements(
                 line,
                 Requirement(
                     date=order.start_date,
-                    qty=round(qty, 9),
+                    qty=round9(qty),
                     reference=order.order_id,
                     cause_ids=ids((order.event_id,), line.revision_event_ids),
                     correlation_ids=ids(own_corrs, line.correlation_ids),
@@ -91,7 +92,7 @@ def proposal_requirements(
     for line in lines:
         req = Requirement(
             day,
-            round(line.qty_per * qty, 9),
+            round9(line.qty_per * qty),
             reference,
             line.revision_event_ids,
             ids(corrs, line.correlation_ids),
@@ -146,8 +147,8 @@ def use_up(
         take = min(req.qty, spare)
         if take > EPS:
             used += take
-            covered.append(replace(req, qty=round(take, 9), use_up_for=None))
+            covered.append(replace(req, qty=round9(take), use_up_for=None))
         if req.qty - take > EPS:
             new = req.use_up_for or ""
-            rest.setdefault(new, []).append(replace(req, qty=round(req.qty - take, 9), use_up_for=None))
+            rest.setdefault(new, []).append(replace(req, qty=round9(req.qty - take), use_up_for=None))
     return covered, rest
