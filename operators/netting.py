@@ -382,18 +382,10 @@ def _proposals(
             corrs = ids[k].correlations()
         else:
             corrs = union_ids([i.correlations() for i in ids[k:until]], MAX_CAUSES)
+        # Positional arguments, in field order: a rebuild makes one per proposal.
+        covers, receipt_date = step.covers, earliest if in_past else None
         for n, qty in enumerate(lots):
-            yield PlannedOrder(
-                need_date=due,
-                release_date=release,
-                qty=qty,
-                cause_ids=causes,
-                correlation_ids=corrs,
-                covers=step.covers,
-                ordinal=n,
-                release_in_past=in_past,
-                earliest_receipt_date=earliest if in_past else None,
-            )
+            yield PlannedOrder(due, release, qty, causes, corrs, covers, n, in_past, receipt_date)
 
 
 class StepIds:
