@@ -445,18 +445,37 @@ class _StepIds:
 
     def causes(self) -> tuple[str, ...]:
         if self._causes is None:
-            self._causes = union_ids(map(_cause_ids, self.requirements), MAX_CAUSES)
+            self._causes = _union_of(self.requirements, _cause_ids)
         return self._causes
 
     def correlations(self) -> tuple[str, ...]:
         if self._correlations is None:
-            self._correlations = union_ids(map(_correlation_ids, self.requirements), MAX_CAUSES)
+            self._correlations = _union_of(self.requirements, _correlation_ids)
         return self._correlations
 
     def references(self) -> tuple[str, ...]:
         if self._references is None:
-            self._references = tuple(sorted(set(map(_reference, self.requirements)))[:MAX_IMPACTED])
+            reqs = self.requirements
+            if len(reqs) == 1:
+                self._references = (reqs[0].reference,)
+            else:
+                self._references = tuple(sorted(set(map(_reference, reqs)))[:MAX_IMPACTED])
         return self._references
+
+
+def _union_of(
+    requirements: tuple[Requirement, ...], get: Callable[[Requirement], tuple[str, ...]]
+) -> tuple[str, ...]:
+    """`union_ids` of one id field over a step's requirements.
+
+    Half of all steps hold one requirement, and nine in ten requirements name one cause and
+    no correlation: such a step's union is its requirement's own tuple.
+    """
+    if len(requirements) == 1:
+        own = get(requirements[0])
+        if len(own) < 2:
+            return own
+    return union_ids(map(get, requirements), MAX_CAUSES)
 
 
 def union_ids(groups: Iterable[tuple[str, ...]], limit: int = MAX_CAUSES) -> tuple[str, ...]:
