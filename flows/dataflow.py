@@ -26,7 +26,7 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
 from mfgsync.connectors.jsonl import DEFAULT_MAX_RAW, RawRecord, dead_letter, decode_event
-from mfgsync.flows.gc_tuning import planning_pass
+from mfgsync.flows.gc_tuning import collector_paused, planning_pass
 from mfgsync.flows.placement import Placement
 from mfgsync.operators.dedup import DEFAULT_HORIZON, DEFAULT_MAX_IDS, DedupWindow
 from mfgsync.operators.grouping import SPLIT, PlanningGroups
@@ -268,7 +268,8 @@ def plant_builder(config: FlowConfig) -> Callable[[PlantSnapshot | None], PlantL
         resume = resume or {}
         packed = resume.get(PLANNER)
         if isinstance(packed, PlannerSnapshot):
-            planner = packed.restore()
+            with collector_paused():  # a restore rebuilds a heap of contributions, as a pass does
+                planner = packed.restore()
         elif packed:  # the planner pickled whole
             planner = pickle.loads(packed)
         else:
@@ -334,6 +335,7 @@ class PlannerSnapshot:
         planner.plans = LazyPickles(self.plans)
         for name, scopes in zip(CHANGELOGS, self.emitted, strict=True):
             getattr(planner, name).emitted = LazyPickles(scopes)
+        planner.restore_contributions()
         return planner
 
 
@@ -436,6 +438,7 @@ class SnapshotPacker:
         lean = replace(
             planner,
             plans={},
+            contributions={},  # derived, and most of the bytes: rebuilt on restore
             **{name: replace(getattr(planner, name), emitted={}) for name in CHANGELOGS},
         )
         return PlannerSnapshot(

@@ -566,6 +566,36 @@ class PlantPlanner:
                 out.extend(po_line_receipts(line, self.confirmations.get(key), self.received.get(key, 0.0)))
         return out
 
+    def restore_contributions(self) -> None:
+        """Rebuild what each parent asks of its components, which a snapshot leaves out.
+
+        They are derived from the facts and the plans, and were most of a snapshot: pickling
+        them took 1.97 s of a 2,000-item plant's 2.1 s (about 500,000 requirements), and every
+        snapshot after a pass pickled them again. A parent's contribution is a function of its
+        open orders, its plan, the BOM and the planning date, so rebuilding it from the
+        restored state gives what the snapshot's planner held, except where a fact came in
+        after the parent's last netting (a marked parent, or a BOM change not planned yet):
+        such a parent's components are marked too, so that the next pass nets them whatever
+        it finds changed. Nothing to do when contributions were restored (a snapshot written
+        before they were left out) or nothing was planned yet.
+        """
+        if self.contributions or self.planned_for is None:
+            return
+        if self.bom_changed:
+            self.dirty |= self._all_items()
+        asked_of: dict[str, set[str]] = {}
+        for component, parents in self.contributors.items():
+            for parent in parents:
+                asked_of.setdefault(parent, set()).add(component)
+        today = self.planned_for
+        for parent in sorted(asked_of):
+            plan = self.plans.get(parent)
+            if plan is None:
+                continue
+            self._update_contributions(parent, plan, self.settings(parent, today))
+            if parent in self.dirty:
+                self.dirty |= asked_of[parent] | set(self.contributions.get(parent, ()))
+
     def _update_contributions(self, parent: str, plan: ItemPlan, settings: PlanningSettings) -> set[str]:
         """Recompute what `parent` asks of its components; return those that changed."""
         asks: dict[str, list[Requirement]] = {}
