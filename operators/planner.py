@@ -590,7 +590,9 @@ class PlantPlanner:
         today = self.planned_for
         for parent in sorted(asked_of):
             plan = self.plans.get(parent)
-            if plan is None:
+            if plan is None:  # (a parent asks only once netted) net it and its components again
+                self.contributions[parent] = {}
+                self.dirty |= {parent} | asked_of[parent]
                 continue
             self._update_contributions(parent, plan, self.settings(parent, today))
             if parent in self.dirty:
