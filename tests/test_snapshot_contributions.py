@@ -63,7 +63,9 @@ def _revised(plant: Plant, planner: PlantPlanner) -> object:
     return plant.revision(plant.by_level[1][0], "R9", TODAY, "ECO-9", bump=0)
 
 
-@pytest.mark.parametrize("fact", [_resized, _issued, _revised], ids=["order resized", "issue", "bom revision"])
+@pytest.mark.parametrize(
+    "fact", [_resized, _issued, _revised], ids=["order resized", "issue", "bom revision"]
+)
 def test_a_snapshot_between_a_fact_and_its_pass_restores_to_the_same_plans(
     fact: Callable[[Plant, PlantPlanner], object],
 ) -> None:
