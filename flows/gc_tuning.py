@@ -61,7 +61,7 @@ def collector_paused() -> Iterator[None]:
     records). With the collector on, every full collection during the pass walks the whole
     heap again, and the heap grows while the pass runs: on the 10,000-item plant that was
     about a third of a first rebuild (32.7 s against 21.5 s paused). A collection after the
-    pass was a fifth of what was left (0.6-0.75 s of a 2,000-item first rebuild, walking the
+    pass was a fifth of what was left (0.58-0.75 s of a 2,000-item first rebuild, walking the
     1.5 million objects the pass made), and it found nothing a pass made once explosions
     stopped leaving a closure cycle behind: planning passes form no reference cycles
     (`tests/test_gc_tuning.py` holds a rebuild, stock movements and a BOM revision to it).
