@@ -591,12 +591,17 @@ class PlantPlanner:
         for parent in sorted(asked_of):
             plan = self.plans.get(parent)
             if plan is None:  # (a parent asks only once netted) net it and its components again
-                self.contributions[parent] = {}
-                self.dirty |= {parent} | asked_of[parent]
-                continue
-            self._update_contributions(parent, plan, self.settings(parent, today))
+                self.dirty.add(parent)
+            else:
+                self._update_contributions(parent, plan, self.settings(parent, today))
+            asks = self.contributions.get(parent, {})
             if parent in self.dirty:
-                self.dirty |= asked_of[parent] | set(self.contributions.get(parent, ()))
+                self.dirty |= asked_of[parent] | asks.keys()
+            # The index must name only parents that ask (a marked parent may now ask less):
+            # a component it no longer asks is netted again without it.
+            for component in asked_of[parent] - asks.keys():
+                self.contributors[component].discard(parent)
+                self.dirty.add(component)
 
     def _update_contributions(self, parent: str, plan: ItemPlan, settings: PlanningSettings) -> set[str]:
         """Recompute what `parent` asks of its components; return those that changed."""

@@ -13,7 +13,7 @@ from bench.planning import PLANT, Plant
 from mfgsync.flows.dataflow import SnapshotPacker
 from mfgsync.operators.inventory import ComponentIssued
 from mfgsync.operators.planner import PlannerConfig, PlantPlanner
-from mfgsync.schemas.events import ProductionOrderChanged
+from mfgsync.schemas.events import ItemPlanningParams, ProductionOrderChanged
 
 
 def _plant() -> tuple[Plant, PlantPlanner]:
@@ -59,12 +59,24 @@ def _issued(plant: Plant, planner: PlantPlanner) -> ComponentIssued:
     return ComponentIssued(PLANT, component, order.order_id, 3.0, "issued")
 
 
+def _bought(plant: Plant, planner: PlantPlanner) -> ItemPlanningParams:
+    # A parent without open orders that becomes BUY asks nothing of its components any more.
+    parent = next(
+        p
+        for p in sorted(planner.contributions)
+        if not any(o.item == p for o in planner.production_orders.values()) and p in planner.params
+    )
+    return planner.params[parent].model_copy(update={"make_or_buy": "BUY", "event_id": "bought"})
+
+
 def _revised(plant: Plant, planner: PlantPlanner) -> object:
     return plant.revision(plant.by_level[1][0], "R9", TODAY, "ECO-9", bump=0)
 
 
 @pytest.mark.parametrize(
-    "fact", [_resized, _issued, _revised], ids=["order resized", "issue", "bom revision"]
+    "fact",
+    [_resized, _issued, _bought, _revised],
+    ids=["order resized", "issue", "parent bought", "bom revision"],
 )
 def test_a_snapshot_between_a_fact_and_its_pass_restores_to_the_same_plans(
     fact: Callable[[Plant, PlantPlanner], object],
