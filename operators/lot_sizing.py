@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 
 from mfgsync.operators.parameters import PlanningSettings
-from mfgsync.operators.rounding import round9
+from mfgsync.operators.rounding import round_quantity
 
 EPS = 1e-9
 
@@ -38,17 +38,17 @@ def proposal_quantities(settings: PlanningSettings, cover: float) -> tuple[float
     factor = settings.yield_factor
     if settings.lot_size_rule == "FIXED_QTY":
         lot = settings.lot_size_qty
-        lots = math.ceil(_round(cover / (lot * factor)) - EPS)
-        return (_round(lot),) * max(lots, 1)
-    planned = _round(cover / factor)
+        lots = math.ceil(round_quantity(cover / (lot * factor)) - EPS)
+        return (round_quantity(lot),) * max(lots, 1)
+    planned = round_quantity(cover / factor)
     largest = settings.lot_size_max
     if largest is None or planned <= largest + EPS:
         return (_sized(settings, planned),)
     out: list[float] = []
     remaining = planned
     while remaining > largest + EPS:
-        out.append(_round(largest))
-        remaining = _round(remaining - largest)
+        out.append(round_quantity(largest))
+        remaining = round_quantity(remaining - largest)
     if remaining > EPS:
         out.append(_sized(settings, remaining))
     return tuple(out)
@@ -59,12 +59,7 @@ def _sized(settings: PlanningSettings, qty: float) -> float:
         qty = max(qty, settings.lot_size_qty)
     multiple = settings.lot_size_multiple
     if multiple:
-        qty = multiple * math.ceil(_round(qty / multiple) - EPS)
+        qty = multiple * math.ceil(round_quantity(qty / multiple) - EPS)
     if settings.lot_size_max is not None:
         qty = min(qty, settings.lot_size_max)
-    return _round(qty)
-
-
-def _round(value: float) -> float:
-    rounded = round9(value)
-    return 0.0 if rounded == 0 else rounded
+    return round_quantity(qty)

@@ -59,7 +59,7 @@ from mfgsync.operators.calendar import BucketCalendar
 from mfgsync.operators.lot_sizing import proposal_quantities
 from mfgsync.operators.parameters import LotSizeRule, PlanningSettings
 from mfgsync.operators.rescheduling import ReceiptAction, ReceiptQueue, ScheduledReceipt
-from mfgsync.operators.rounding import round9
+from mfgsync.operators.rounding import round_quantity
 from mfgsync.operators.severity import shortage_severity
 from mfgsync.operators.values import value_type
 from mfgsync.schemas.vocabulary import Severity
@@ -239,14 +239,14 @@ def net_item(
         below_zero = projected_min < -EPS
         shortage = Shortage(
             date=shortage_bucket,
-            qty=_round(shortage_qty),
+            qty=round_quantity(shortage_qty),
             severity=shortage_severity(
                 shortage_bucket, shortage_qty, movable, below_zero, settings.lead_time_days, today, calendar
             ),
             impacted_orders=memo.union("references", tuple(i.references() for i in impacted), MAX_IMPACTED),
             cause_ids=memo.union("causes", tuple(i.causes() for i in impacted), MAX_CAUSES),
             correlation_ids=memo.union("correlations", tuple(i.correlations() for i in impacted), MAX_CAUSES),
-            movable_qty=_round(movable),
+            movable_qty=round_quantity(movable),
             below_zero=below_zero,
         )
     actions = queue.actions()
@@ -256,9 +256,9 @@ def net_item(
         planned_orders=orders,
         receipt_actions=actions,
         shortage=shortage,
-        projected_min=_round(projected_min),
-        projected_end=_round(before),
-        excess_stock=_round(excess),
+        projected_min=round_quantity(projected_min),
+        projected_end=round_quantity(before),
+        excess_stock=round_quantity(excess),
     )
 
 
@@ -485,10 +485,3 @@ def union_ids(groups: Iterable[tuple[str, ...]], limit: int = MAX_CAUSES) -> tup
     if len(merged) < 2:
         return tuple(merged)
     return tuple(sorted(merged)[:limit])
-
-
-def _round(value: float) -> float:
-    # Quantities come from sums and products of decimals; 9 places keep float noise
-    # (0.30000000000000004) out of the outputs and out of changelog comparisons.
-    rounded = round9(value)
-    return 0.0 if rounded == 0 else rounded

@@ -1,10 +1,12 @@
 """`round9`: `round(x, 9)`, the planner's quantity rounding, bit for bit, at about half the cost.
 
+`round_quantity` is the same with -0.0 as 0.0, for quantities the planner nets and publishes.
+
 Quantities come from sums and products of decimals, and nine places keep float noise
 (0.30000000000000004) out of the outputs and out of every changelog comparison. CPython's
 `round(x, 9)` prints `x` to a correctly rounded decimal string and parses it back: 300-500 ns
 a call on this machine, against 160-220 ns here (one loop over 200,000 quantities each). A
-2,000-item first rebuild rounds about 650,000 quantities.
+2,000-item first rebuild rounds about 640,000 quantities.
 
 The fast path gives the very same float. `y = x * 1e9` is the exact product rounded once, so
 it is within half an ulp of `x * 10**9`. Adding and taking away 1.5 * 2**52 rounds `y` to an
@@ -28,3 +30,9 @@ def round9(x: float) -> float:
         if r and abs(abs(y - r) - 0.5) > abs(y) * 4.5e-16:
             return r / 1e9
     return round(x, 9)
+
+
+def round_quantity(x: float) -> float:
+    """`round9`, with -0.0 as 0.0: a quantity the planner publishes or nets with."""
+    rounded = round9(x)
+    return 0.0 if rounded == 0 else rounded

@@ -8,7 +8,7 @@ import struct
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mfgsync.operators.rounding import round9
+from mfgsync.operators.rounding import round9, round_quantity
 
 
 def _bits(x: float) -> bytes:
@@ -50,3 +50,8 @@ def test_sums_of_decimals(parts: list[float]) -> None:
 @given(st.floats(min_value=0, max_value=1e7), st.floats(min_value=0, max_value=50))
 def test_quantities_times_quantities_per(qty: float, per: float) -> None:
     _same_as_round(qty * per)
+
+
+def test_a_quantity_that_rounds_to_zero_is_a_plain_zero() -> None:
+    assert _bits(round_quantity(-1e-12)) == _bits(0.0)
+    assert round_quantity(0.30000000000000004) == 0.3
