@@ -2,9 +2,10 @@
 
 A value is the magic byte 0, the 4-byte big-endian schema id, then the Avro binary body.
 Writing registers each record type's `.avsc` under the subject `<topic>-value` (once per
-topic) through confluent-kafka's `SchemaRegistryClient`, and bodies are written by writers
-composed per schema (`avro_writer`: fastavro's bytes, at half the cost). Reading looks up the writer schema
-by the id in the frame (cached per id) and resolves it to our reader schema, so producers
+topic) through confluent-kafka's `SchemaRegistryClient`; bodies are written by writers
+composed per schema (`avro_writer`: fastavro's bytes, at half the cost). Reading looks up
+the writer schema by the id in the frame (cached per id) and resolves it to our reader
+schema, so producers
 may evolve schemas compatibly; when the writer schema is our own (the common case), the
 body is read with it alone, which skips fastavro's schema resolution (a quarter of the
 decode time). Every way a value can fail to decode raises `DecodeError`

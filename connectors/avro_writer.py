@@ -1,9 +1,9 @@
 """Avro binary bodies written by functions composed once per schema, byte for byte as fastavro.
 
-`fastavro.schemaless_writer` interprets the schema for every record: about 21 us for a
-`ProcurementTrigger` of a planning run, where a writer composed for that schema takes about
-7. Every output record goes through it, so the sink spent more on encoding than the planner
-on netting in the end-to-end run.
+`fastavro.schemaless_writer` interprets the schema for every record. Through `AvroCodec`,
+the records of a planning run took 11.4 us each with it and 5.8 with writers composed once
+per schema (in one process, best of five). Every output record is encoded, and in the
+end-to-end run encoding took about as much of the worker as the planner.
 
 `compile_writer(schema)` supports what the mfgsync contracts use: records, strings, enums,
 doubles, ints, longs, booleans, arrays, unions of null and one other type, and the `date`
