@@ -5,11 +5,10 @@ Writing registers each record type's `.avsc` under the subject `<topic>-value` (
 topic) through confluent-kafka's `SchemaRegistryClient`; bodies are written by writers
 composed per schema (`avro_writer`: fastavro's bytes, at half the cost). Reading looks up
 the writer schema by the id in the frame (cached per id) and resolves it to our reader
-schema, so producers
-may evolve schemas compatibly; when the writer schema is our own (the common case), the
-body is read with it alone, which skips fastavro's schema resolution (a quarter of the
-decode time). Every way a value can fail to decode raises `DecodeError`
-with a category and a reason, which the caller turns into a dead letter.
+schema, so producers may evolve schemas compatibly; when the writer schema is our own (the
+common case), the body is read with it alone, which skips fastavro's schema resolution (a
+quarter of the decode time). Every way a value can fail to decode raises `DecodeError` with
+a category and a reason, which the caller turns into a dead letter.
 """
 
 from __future__ import annotations
@@ -73,7 +72,7 @@ class AvroCodec:
         """A record as a framed Avro value for `topic`.
 
         The body is written by the schema's composed writer (`avro_writer`), the same bytes
-        as fastavro's at a third of its cost; fastavro writes what that writer does not take.
+        as fastavro's at half its cost; fastavro writes what that writer does not take.
         """
         name = type(record).__name__
         schema_id = self.register(topic, name)
