@@ -42,6 +42,8 @@ Encoder = Callable[[str, Any], bytes]
 
 IDLE_WAIT = timedelta(milliseconds=5)
 COMMIT_EVERY = timedelta(seconds=5)
+WATERMARK_TIMEOUT_S = 5.0
+"""How long a reader waits at its start for its partition's watermarks (its first lag)."""
 COMPACTED = {"cleanup.policy": "compact"}
 LARGE_MESSAGES = {"message.max.bytes": "1048588"}
 """Producers accept records up to the broker's default limit (librdkafka's own is 1,000,000)."""
@@ -116,6 +118,8 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
             settings.update({"statistics.interval.ms": 1000, "stats_cb": self._stats})
         self._consumer = Consumer(settings)
         self._consumer.assign([TopicPartition(topic, partition, offset)])
+        if on_lag is not None:
+            self._tell_start_lag()
 
     def next_batch(self) -> list[RawRecord]:
         if self._eof:
@@ -175,6 +179,34 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
 
     def close(self) -> None:
         self._consumer.close()
+
+    def _tell_start_lag(self) -> None:
+        """The lag before the first record is read, from the partition's watermarks.
+
+        Asked of the broker once, when the reader is built. Told only after the first batch,
+        a small partition that delivered first (its lag below the catch-up setting) made a
+        service starting on a backlog plan its first batches as if it were live, before the
+        large partitions had told their lag. If the broker does not answer in time, the lag
+        comes after the first batch instead.
+        """
+        try:
+            marks = self._consumer.get_watermark_offsets(
+                TopicPartition(self._topic, self._partition), timeout=WATERMARK_TIMEOUT_S
+            )
+        except KafkaException as exc:
+            log.info("no watermarks for %s[%d] at the start: %s", self._topic, self._partition, exc)
+            return
+        if marks is None or self._on_lag is None:
+            return
+        low, high = marks
+        if self._offset >= 0:
+            position = self._offset
+        elif self._offset == OFFSET_BEGINNING:
+            position = low
+        else:  # another logical offset (the end, a stored one): left to the first batch
+            return
+        self._lag_told = True
+        self._on_lag(self._topic, self._partition, max(0, high - position))
 
     def _tell_first_lag(self) -> None:
         """The lag after the first batch, from the watermark its fetch brought (no request).
