@@ -187,7 +187,7 @@ class PlantLogic(StatefulBatchLogic[PlantBatch | bytes, PlantOut, PlantSnapshot]
         events = batches[0].events if len(batches) == 1 else [e for batch in batches for e in batch.events]
         out: list[PlantOut] = self.step.offer(events, now.timestamp())
         planning = self.step.planning
-        if planning.pending and planning.due(now, planning.pace.catching_up(now)):
+        if planning.pending and planning.due(now, self._catching_up(now)):
             out.extend(self._plan())
         return out, StatefulBatchLogic.RETAIN  # else held for the end, or planned after the pause
 
@@ -197,7 +197,7 @@ class PlantLogic(StatefulBatchLogic[PlantBatch | bytes, PlantOut, PlantSnapshot]
         now = self.config.clock()
         out: list[PlantOut] = self.step.expire(now.timestamp())
         planning = self.step.planning
-        catching_up = planning.pace.catching_up(now)
+        catching_up = self._catching_up(now)
         new_day = not planning.pending and self.plan_wake is not None and now >= self.plan_wake
         if (new_day and not catching_up) or (
             (planning.pending or new_day) and planning.due(now, catching_up)
@@ -209,6 +209,19 @@ class PlantLogic(StatefulBatchLogic[PlantBatch | bytes, PlantOut, PlantSnapshot]
         out: list[PlantOut] = self.step.flush()
         out.extend(self._plan())
         return out, StatefulBatchLogic.RETAIN
+
+    def _catching_up(self, now: datetime) -> bool:
+        """Whether the plant is catching up: by its own records, or by this process's lag.
+
+        The plant's memory of its last backlog records lasts `BACKLOG_MEMORY`, and a worker
+        busy with other plants' passes can leave it without records for longer. While this
+        process still lags, a plant that was catching up still is.
+        """
+        pace = self.step.planning.pace
+        if pace.catching_up(now):
+            return True
+        behind = self.config.catching_up
+        return pace.backlog_at is not None and behind is not None and behind()
 
     def _plan(self) -> list[OutputRecord]:
         started = self.config.clock()

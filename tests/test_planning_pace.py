@@ -224,6 +224,33 @@ def test_a_plant_is_catching_up_when_any_reader_of_its_records_is_not_only_its_o
     assert records(planning.on_batch(mixed)[0]) == []  # one of its readers is behind: held
 
 
+def test_a_plant_left_without_records_while_its_process_still_lags_stays_held():
+    # The worker was busy with other plants' passes for longer than the plant's memory of
+    # its backlog records: the process's lag still says the backlog is not read.
+    lagging = [True]
+    clock = SteppedClock(T0)
+    config = FlowConfig(
+        today=TODAY, plan_on="batch", clock=clock, catch_up_plan_s=30, catching_up=lambda: lagging[0]
+    )
+    planning = plant_builder(config)(None)
+    assert records(planning.on_batch(behind(params("A"), demand("D1", "A", 10, DUE)))[0]) == []
+    clock.instants = [T0 + BACKLOG_MEMORY + seconds(3)]
+    assert records(planning.on_notify()[0]) == []
+    lagging[0] = False
+    caught_up, _ = planning.on_notify()
+    assert any(r.TOPIC == "procurement.triggers" and r.qty == 10 for r in records(caught_up))
+
+
+def test_a_process_lagging_holds_only_plants_that_were_catching_up():
+    # A plant whose records all came while the process kept up is planned as live.
+    config = FlowConfig(
+        today=TODAY, plan_on="batch", clock=SteppedClock(T0), catch_up_plan_s=30, catching_up=lambda: True
+    )
+    planning = plant_builder(config)(None)
+    live, _ = planning.on_batch([PlantBatch((params("A"), demand("D1", "A", 10, DUE)))])
+    assert any(r.TOPIC == "procurement.triggers" for r in records(live))
+
+
 def test_a_plant_that_stays_behind_still_plans_once_per_hold():
     clock = SteppedClock(T0)
     planning = catching_up_logic(clock)
