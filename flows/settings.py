@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     messages: the same point of a backlog whatever the number of processes reading it."""
     catch_up_plan_s: float = Field(30.0, ge=0)
     """While catching up, each plant plans at most once per this many seconds and about a tenth
-    of the time (0: after every batch, as when live)."""
+    of the time; each further pass held in the same backlog waits twice as long, up to 16
+    times this (0: after every batch, as when live)."""
     lag_window_s: int = Field(60, ge=1)
     """Window of the `sync.lag` reports."""
     alertmanager_url: str | None = None

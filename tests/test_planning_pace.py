@@ -137,7 +137,44 @@ def test_while_catching_up_a_pass_waits_for_the_hold_from_when_it_was_first_held
     pace.passed(T0 + seconds(30), T0 + seconds(30))
     assert pace.held_until() is None  # a pass ends the hold
     assert not pace.due(T0 + seconds(31), catching_up=True)
-    assert pace.held_until() == T0 + seconds(61)
+    assert pace.held_until() == T0 + seconds(31 + 60)  # the second hold of a backlog: twice as long
+
+
+def test_each_further_pass_held_in_one_backlog_waits_twice_as_long_up_to_sixteen_holds():
+    pace = PlanningPace(share=0.5, catch_up_s=30)
+    now, holds = T0, []
+    for _ in range(7):
+        assert not pace.due(now, catching_up=True)
+        until = pace.held_until()
+        assert until is not None
+        holds.append((until - now) / seconds(30))
+        assert not pace.due(until - seconds(0.1), catching_up=True)
+        assert pace.due(until, catching_up=True)
+        pace.passed(until, until)
+        now = until + seconds(1)
+    assert holds == [1, 2, 4, 8, 16, 16, 16]
+
+
+def test_a_live_pass_ends_the_backlog_and_the_next_one_holds_from_the_start_again():
+    pace = PlanningPace(share=0.5, catch_up_s=30)
+    for start in (T0, T0 + seconds(100)):  # two held passes
+        assert not pace.due(start, catching_up=True)
+        until = pace.held_until()
+        assert until is not None and pace.due(until, catching_up=True)
+        pace.passed(until, until)
+    assert pace.due(T0 + seconds(300), catching_up=False)  # the backlog is read
+    pace.passed(T0 + seconds(300), T0 + seconds(300))
+    assert not pace.due(T0 + seconds(400), catching_up=True)  # another backlog
+    assert pace.held_until() == T0 + seconds(430)
+
+
+def test_a_pass_that_ran_because_the_backlog_was_read_does_not_lengthen_the_next_hold():
+    pace = PlanningPace(share=0.5, catch_up_s=30)
+    assert not pace.due(T0, catching_up=True)  # held from here
+    assert pace.due(T0 + seconds(5), catching_up=False)  # read: the held pass runs at once
+    pace.passed(T0 + seconds(5), T0 + seconds(5))
+    assert not pace.due(T0 + seconds(10), catching_up=True)
+    assert pace.held_until() == T0 + seconds(40)
 
 
 def test_once_the_backlog_is_read_a_held_pass_runs_at_once():
