@@ -117,13 +117,17 @@ def run(
     log: Path,
     profile_to: Path | None = None,
     cap_s: float = 0,
+    pythonpath: str | None = None,
 ) -> dict[str, Any]:
     """Run the service to the end of the input, or for at most `cap_s` seconds (0: no cap).
 
     Capped, the service is stopped and the rate is the records read (committed offsets) over
-    the time from its first output to the last progress sample.
+    the time from its first output to the last progress sample. `pythonpath` runs the
+    service from another checkout (`bench/e2e_pair.py`).
     """
     env = service_env(bootstrap, registry, prefix, tail="false")
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
     progress = Progress(bootstrap, prefix, env["MFGSYNC_CONSUMER_GROUP"])
     samples: list[tuple[float, int]] = []
     started = time.time()
