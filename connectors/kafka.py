@@ -196,17 +196,14 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
         except KafkaException as exc:
             log.info("no watermarks for %s[%d] at the start: %s", self._topic, self._partition, exc)
             return
-        if marks is None or self._on_lag is None:
+        if marks is None:
             return
         low, high = marks
         if self._offset >= 0:
-            position = self._offset
+            self._tell_lag(high, self._offset)
         elif self._offset == OFFSET_BEGINNING:
-            position = low
-        else:  # another logical offset (the end, a stored one): left to the first batch
-            return
-        self._lag_told = True
-        self._on_lag(self._topic, self._partition, max(0, high - position))
+            self._tell_lag(high, low)
+        # another logical offset (the end, a stored one): left to the first batch
 
     def _tell_first_lag(self) -> None:
         """The lag after the first batch, from the watermark its fetch brought (no request).
@@ -217,10 +214,14 @@ class _PartitionReader(StatefulSourcePartition[RawRecord, int]):
         marks = self._consumer.get_watermark_offsets(
             TopicPartition(self._topic, self._partition), cached=True
         )
-        high = marks[1] if marks is not None else -1  # None: not known; try after the next batch
-        if high >= 0 and self._on_lag is not None:
+        if marks is not None and marks[1] >= 0:  # else not known: try after the next batch
+            self._tell_lag(marks[1], self._offset)
+
+    def _tell_lag(self, high: int, position: int) -> None:
+        """The lag from the high watermark and a position (the next offset to read)."""
+        if self._on_lag is not None:
             self._lag_told = True
-            self._on_lag(self._topic, self._partition, max(0, high - self._offset))
+            self._on_lag(self._topic, self._partition, max(0, high - position))
 
     def _stats(self, stats_json: str) -> None:
         stats = json.loads(stats_json)

@@ -11,7 +11,7 @@ backlog plans a state as far behind the sources as the backlog, and the next pas
 it: its records are churn for every consumer of the changelogs, and its time is taken from
 reading. On a 1M-event backlog, planning after every batch published 12.5 records per input
 record; held, 0.52. Each further pass held in the same backlog waits twice as long as the one
-before (up to `MAX_HOLD_FACTOR` times `catch_up_s`), so a backlog however long publishes a
+before (up to `2 ** MAX_HOLD_DOUBLINGS` times `catch_up_s`), so a backlog however long publishes a
 handful of intermediate plans, and a long one still shows its progress. In one run over the
 benchmark's 1M-event backlog with every hold 30 s, the two held passes of each plant
 published 352,000 of the 463,000 output records.
@@ -33,8 +33,8 @@ BACKLOG_MEMORY = timedelta(seconds=2)
 """A plant counts as catching up until this long after its last records read from a backlog:
 longer than the gaps between a catching-up reader's batches, short enough that the plan
 follows soon once the backlog is read."""
-MAX_HOLD_FACTOR = 16
-"""The longest hold, in `catch_up_s`: 8 minutes at the default 30 s."""
+MAX_HOLD_DOUBLINGS = 4
+"""The longest hold is `catch_up_s` doubled this many times: 16 x, 8 minutes at the default 30 s."""
 CATCH_UP_SHARE = 0.1
 """While catching up, at most about this share of the time goes to planning: a 15 s pass of a
 large plant is followed by at least 135 s of reading."""
@@ -56,8 +56,8 @@ class PlanningPace:
     backlog_at: datetime | None = None
     """When the plant last got records read from a backlog (see `catching_up`)."""
     held_passes: int = 0
-    """Passes held for catching up since the plant was last found live: the next hold is
-    `catch_up_s` times two to this power (at most `MAX_HOLD_FACTOR`)."""
+    """Passes held for catching up since the plant was last found live, counted up to
+    `MAX_HOLD_DOUBLINGS`: the next hold is `catch_up_s` times two to this power."""
     hold_over: bool = False
     """The last `due` was a hold that is over: the pass that follows counts in `held_passes`."""
 
@@ -78,7 +78,7 @@ class PlanningPace:
 
         Live, the pause after the last pass must be over. When `catching_up` (and
         `catch_up_s` is set) the longer pause at `CATCH_UP_SHARE` must be over, and then
-        `catch_up_s` (times `hold_factor`) must pass from the first call that found it over
+        `catch_up_s` (doubled `held_passes` times) must pass from the first call that found it over
         (that call starts the hold). Once the backlog is read, only the live pause counts
         again, and the next backlog's first hold is `catch_up_s` again.
         """
@@ -112,11 +112,7 @@ class PlanningPace:
         """When a pass held back for catching up may run (None: none is held)."""
         if self.held_since is None:
             return None
-        return self.held_since + timedelta(seconds=self.catch_up_s * self.hold_factor())
-
-    def hold_factor(self) -> int:
-        """How many times `catch_up_s` the next hold lasts: doubled by each held pass."""
-        return min(1 << min(self.held_passes, MAX_HOLD_FACTOR.bit_length()), MAX_HOLD_FACTOR)
+        return self.held_since + timedelta(seconds=self.catch_up_s * (1 << self.held_passes))
 
     def passed(self, started: datetime, finished: datetime) -> None:
         """Record a pass that ran from `started` to `finished`; the pauses after it follow."""
@@ -125,6 +121,6 @@ class PlanningPace:
         self.next_pass = finished + took * ((1 - share) / share)
         self.next_catch_up_pass = finished + took * ((1 - CATCH_UP_SHARE) / CATCH_UP_SHARE)
         if self.hold_over:  # a pass held for catching up: the next hold doubles
-            self.held_passes += 1
+            self.held_passes = min(self.held_passes + 1, MAX_HOLD_DOUBLINGS)
         self.hold_over = False
         self.held_since = None
